@@ -1,0 +1,73 @@
+"""Project settings and paths, resolved from the repository root (never the working directory).
+
+A Prefect worker runs flows from wherever it was started, so every path here is absolute.
+Values come from environment variables (or a `.env` file at the root) and fall back to the
+defaults below; `get_settings()` is the one entry point.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+EXPERIMENT_NAME = "imdb-sentiment"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Data
+    imdb_archive: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("IMDB_ARCHIVE", "imdb_archive"),
+        description="IMDB archive (.tar.gz) or extracted aclImdb/ folder to use instead of downloading.",
+    )
+    imdb_url: str = Field(default=IMDB_URL, validation_alias=AliasChoices("IMDB_URL", "imdb_url"))
+    imdb_sha256: str = Field(
+        default=IMDB_SHA256, validation_alias=AliasChoices("IMDB_SHA256", "imdb_sha256")
+    )
+    cache_dir: Path = Field(
+        default=PROJECT_ROOT / ".cache",
+        validation_alias=AliasChoices("IMDB_SENTIMENT_CACHE_DIR", "cache_dir"),
+        description="Downloaded archives, parsed tables and text metadata, keyed by content hash.",
+    )
+
+    # Tracking
+    mlflow_tracking_uri: str = Field(
+        default=f"sqlite:///{PROJECT_ROOT / 'mlflow' / 'mlflow.db'}",
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "mlflow_tracking_uri"),
+    )
+    mlflow_artifact_root: Path = Field(
+        default=PROJECT_ROOT / "mlflow" / "artifacts",
+        validation_alias=AliasChoices("IMDB_SENTIMENT_ARTIFACT_ROOT", "mlflow_artifact_root"),
+        description="Artifact location of the experiment when it is created on a local store.",
+    )
+    experiment_name: str = Field(
+        default=EXPERIMENT_NAME,
+        validation_alias=AliasChoices("IMDB_SENTIMENT_EXPERIMENT", "experiment_name"),
+    )
+
+    # Outputs that are not tracked (checkpoints, local reports)
+    output_dir: Path = Field(
+        default=PROJECT_ROOT / "reports",
+        validation_alias=AliasChoices("IMDB_SENTIMENT_OUTPUT_DIR", "output_dir"),
+    )
+
+    @property
+    def data_cache_dir(self) -> Path:
+        return self.cache_dir / "data"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings. Tests that change the environment call `get_settings.cache_clear()`."""
+    return Settings()

@@ -1,0 +1,171 @@
+"""Data preparation: load a dataset, carve a validation split, build the vocabulary, encode.
+
+The prepared data is written once per (source content, parameters) under the cache and passed
+around by path, so Prefect tasks key their caches on paths and hashes, never on DataFrames.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from config import get_settings
+from data.cache import atomic_publish_dir, params_hash
+from data.imdb import load_imdb, sort_reviews
+from data.synthetic import synthetic_reviews
+from data.text import Vocabulary, encode_texts, tokenize
+
+log = logging.getLogger(__name__)
+
+Dataset = Literal["imdb", "synthetic"]
+DATASETS: tuple[str, ...] = ("imdb", "synthetic")
+SYNTHETIC_SIZE = 4_000
+# Bump when preparation logic changes, so cached prepared data is rebuilt.
+_PREPARE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Everything training and analysis need: the table, the encoded ids and the vocabulary.
+
+    `frame` has review_id, split (train/val/test), text, label, rating, length, oov_count;
+    row i of `ids` encodes row i of `frame`.
+    """
+
+    frame: pd.DataFrame
+    ids: np.ndarray
+    vocab: Vocabulary
+    max_len: int
+    dataset: str
+    data_hash: str  # hash of the source content and every preparation parameter
+
+    def split(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
+        mask = (self.frame["split"] == name).to_numpy()
+        return self.frame[mask].reset_index(drop=True), self.ids[mask]
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.frame.to_parquet(folder / "frame.parquet", index=False)
+        np.save(folder / "ids.npy", self.ids)
+        (folder / "vocab.json").write_text(self.vocab.to_json(), encoding="utf-8")
+        meta = {"max_len": self.max_len, "dataset": self.dataset, "data_hash": self.data_hash}
+        (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> PreparedData:
+        folder = Path(folder)
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        return cls(
+            frame=pd.read_parquet(folder / "frame.parquet"),
+            ids=np.load(folder / "ids.npy"),
+            vocab=Vocabulary.load(folder / "vocab.json"),
+            max_len=int(meta["max_len"]),
+            dataset=meta["dataset"],
+            data_hash=meta["data_hash"],
+        )
+
+
+def load_reviews(
+    dataset: str = "imdb", data_path: str | Path | None = None, seed: int = 42
+) -> tuple[pd.DataFrame, str]:
+    """The raw review table of a dataset and the content hash of its source."""
+    if dataset == "imdb":
+        return load_imdb(data_path)
+    if dataset == "synthetic":
+        frame = synthetic_reviews(SYNTHETIC_SIZE, seed=seed)
+        return frame, params_hash("synthetic", SYNTHETIC_SIZE, seed)
+    raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+
+
+def limit_reviews(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """At most `limit` reviews per split, class-balanced, for quick runs."""
+    if limit is None:
+        return frame
+    if limit < 4:
+        raise ValueError(f"limit must be at least 4 reviews per split, got {limit}")
+    parts = [
+        group.sample(n=min(len(group), limit // 2), random_state=seed)
+        for _, group in frame.groupby(["split", "label"])
+    ]
+    return sort_reviews(pd.concat(parts))
+
+
+def assign_validation(frame: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
+    """Carve a seeded, stratified validation split from train; test stays the official test set."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    train_index = frame.index[frame["split"] == "train"]
+    _, val_index = train_test_split(
+        train_index,
+        test_size=val_fraction,
+        random_state=seed,
+        stratify=frame.loc[train_index, "label"],
+    )
+    frame = frame.copy()
+    frame.loc[val_index, "split"] = "val"
+    return frame
+
+
+def prepare(
+    frame: pd.DataFrame,
+    source_hash: str,
+    *,
+    dataset: str,
+    vocab_size: int = 10_000,
+    max_len: int = 250,
+    val_fraction: float = 0.1,
+    seed: int = 42,
+) -> PreparedData:
+    """Split, build the vocabulary on the training split only, and encode every review."""
+    frame = assign_validation(frame.reset_index(drop=True), val_fraction, seed)
+    train_texts = frame.loc[frame["split"] == "train", "text"]
+    vocab = Vocabulary.build((tokenize(t) for t in train_texts), vocab_size)
+    encoded = encode_texts(frame["text"], vocab, max_len)
+    frame = frame.assign(length=encoded.lengths, oov_count=encoded.oov_counts)
+    data_hash = params_hash(source_hash, len(frame), vocab_size, max_len, val_fraction, seed)
+    return PreparedData(frame, encoded.ids, vocab, max_len, dataset, data_hash)
+
+
+def prepare_dataset(
+    dataset: str = "imdb",
+    data_path: str | Path | None = None,
+    *,
+    vocab_size: int = 10_000,
+    max_len: int = 250,
+    val_fraction: float = 0.1,
+    limit: int | None = None,
+    seed: int = 42,
+    cache_dir: Path | None = None,
+) -> Path:
+    """Prepare a dataset once and return the folder holding it (see `PreparedData.load`).
+
+    The folder is named by the source's content hash and every parameter, so a second call with
+    the same inputs returns at once, and concurrent runs never see a half-written folder.
+    """
+    frame, source_hash = load_reviews(dataset, data_path, seed)
+    key = params_hash(
+        _PREPARE_VERSION, dataset, source_hash, vocab_size, max_len, val_fraction, limit, seed
+    )
+    folder = (cache_dir or get_settings().data_cache_dir) / "prepared" / f"{dataset}-{key}"
+    if (folder / "meta.json").exists():
+        log.info("Using prepared data %s", folder)
+        return folder
+    frame = limit_reviews(frame, limit, seed)
+    log.info("Preparing %s: %d reviews, vocabulary %d, length %d", dataset, len(frame), vocab_size, max_len)
+    prepared = prepare(
+        frame,
+        source_hash,
+        dataset=dataset,
+        vocab_size=vocab_size,
+        max_len=max_len,
+        val_fraction=val_fraction,
+        seed=seed,
+    )
+    return atomic_publish_dir(prepared.save, folder)
