@@ -75,7 +75,9 @@ def download_archive(url: str, dest: Path, sha256: str, timeout: float = 60.0) -
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"Downloading {dest.name}") as bar:
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=f"Downloading {dest.name}"
+            ) as bar:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
                     bar.update(len(chunk))

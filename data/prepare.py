@@ -158,7 +158,13 @@ def prepare_dataset(
         log.info("Using prepared data %s", folder)
         return folder
     frame = limit_reviews(frame, limit, seed)
-    log.info("Preparing %s: %d reviews, vocabulary %d, length %d", dataset, len(frame), vocab_size, max_len)
+    log.info(
+        "Preparing %s: %d reviews, vocabulary %d, length %d",
+        dataset,
+        len(frame),
+        vocab_size,
+        max_len,
+    )
     prepared = prepare(
         frame,
         source_hash,

@@ -14,18 +14,57 @@ import pandas as pd
 
 from data.imdb import COLUMNS, sort_reviews
 
-POSITIVE = (
-    "brilliant wonderful superb gripping moving delightful masterful entertaining charming "
-    "excellent touching funny stunning clever beautiful"
-).split()
-NEGATIVE = (
-    "dull boring awful tedious clumsy forgettable terrible lifeless bland painful "
-    "predictable dreadful messy shallow annoying"
-).split()
-NOUNS = (
-    "cast script plot direction score cinematography pacing ending dialogue performances "
-    "story soundtrack editing lead villain"
-).split()
+POSITIVE = [
+    "brilliant",
+    "wonderful",
+    "superb",
+    "gripping",
+    "moving",
+    "delightful",
+    "masterful",
+    "entertaining",
+    "charming",
+    "excellent",
+    "touching",
+    "funny",
+    "stunning",
+    "clever",
+    "beautiful",
+]
+NEGATIVE = [
+    "dull",
+    "boring",
+    "awful",
+    "tedious",
+    "clumsy",
+    "forgettable",
+    "terrible",
+    "lifeless",
+    "bland",
+    "painful",
+    "predictable",
+    "dreadful",
+    "messy",
+    "shallow",
+    "annoying",
+]
+NOUNS = [
+    "cast",
+    "script",
+    "plot",
+    "direction",
+    "score",
+    "cinematography",
+    "pacing",
+    "ending",
+    "dialogue",
+    "performances",
+    "story",
+    "soundtrack",
+    "editing",
+    "lead",
+    "villain",
+]
 DIMINISHERS = ("mildly", "barely", "only slightly", "somewhat", "hardly")
 FILLERS = (
     "i watched it on a rainy sunday with friends",
@@ -37,7 +76,24 @@ FILLERS = (
     "the director made three films before this one",
     "we saw it in a small cinema downtown",
 )
-_SYLLABLES = "ka zo ri mu tel vor an qui bex lo pra sun dre yl fen ox".split()
+_SYLLABLES = [
+    "ka",
+    "zo",
+    "ri",
+    "mu",
+    "tel",
+    "vor",
+    "an",
+    "qui",
+    "bex",
+    "lo",
+    "pra",
+    "sun",
+    "dre",
+    "yl",
+    "fen",
+    "ox",
+]
 
 
 def _rare_word(rng: np.random.Generator) -> str:
@@ -49,7 +105,9 @@ def _sentence(rng: np.random.Generator, positive: bool) -> str:
     """One sentence whose overall meaning agrees with the review's label."""
     same, other = (POSITIVE, NEGATIVE) if positive else (NEGATIVE, POSITIVE)
     noun, noun2 = rng.choice(NOUNS, size=2, replace=False)
-    kind = rng.choice(["plain", "negated", "diminished", "contrast", "filler"], p=[0.3, 0.2, 0.15, 0.15, 0.2])
+    kind = rng.choice(
+        ["plain", "negated", "diminished", "contrast", "filler"], p=[0.3, 0.2, 0.15, 0.15, 0.2]
+    )
     if kind == "plain":
         return f"the {noun} was {rng.choice(same)}"
     if kind == "negated":  # negating the opposite word supports the label
@@ -60,7 +118,9 @@ def _sentence(rng: np.random.Generator, positive: bool) -> str:
         return f"the {noun} was {rng.choice(DIMINISHERS)} {rng.choice(POSITIVE)} at best"
     if kind == "contrast":  # the clause after the contrast carries the judgement
         if positive:
-            return f"a {rng.choice(NEGATIVE)} {noun} is redeemed by a {rng.choice(POSITIVE)} {noun2}"
+            return (
+                f"a {rng.choice(NEGATIVE)} {noun} is redeemed by a {rng.choice(POSITIVE)} {noun2}"
+            )
         return f"a {rng.choice(POSITIVE)} {noun} wasted on a {rng.choice(NEGATIVE)} {noun2}"
     return str(rng.choice(FILLERS))
 
@@ -86,7 +146,9 @@ def _review(rng: np.random.Generator, positive: bool) -> str:
 def synthetic_reviews(n: int = 2_000, seed: int = 0, test_fraction: float = 0.5) -> pd.DataFrame:
     """`n` reviews, balanced between classes, split into train and test; same seed, same table."""
     if n < 4:
-        raise ValueError(f"the synthetic corpus needs at least 4 reviews (2 classes x 2 splits), got {n}")
+        raise ValueError(
+            f"the synthetic corpus needs at least 4 reviews (2 classes x 2 splits), got {n}"
+        )
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     rng = np.random.default_rng(seed)
@@ -100,5 +162,7 @@ def synthetic_reviews(n: int = 2_000, seed: int = 0, test_fraction: float = 0.5)
         rating = int(rng.integers(7, 11) if label else rng.integers(1, 5))
         idx = counters[(split, cls)]
         counters[(split, cls)] += 1
-        rows.append((f"{split}/{cls}/{idx}_{rating}", split, _review(rng, bool(label)), label, rating))
+        rows.append(
+            (f"{split}/{cls}/{idx}_{rating}", split, _review(rng, bool(label)), label, rating)
+        )
     return sort_reviews(pd.DataFrame(rows, columns=COLUMNS))
