@@ -1,0 +1,49 @@
+"""Prefect task that runs the error analysis of one trained model and logs it to its MLflow run."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from prefect import task
+
+from analysis.report import analyse
+from data.prepare import PreparedData
+
+
+@task(name="analyse", retries=0)
+def analyse_model(
+    run_id: str,
+    prepared_dir: str,
+    metadata_path: str,
+    split: str = "test",
+    explain_ids: list[str] | None = None,
+) -> dict:
+    """Analyse the model logged in `run_id` on `split`; artifacts land under `analysis/`."""
+    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").unwrap_python_model()
+    data = PreparedData.load(prepared_dir)
+    samples, ids = data.split(split)
+    metadata = pd.read_parquet(metadata_path)
+    if not metadata["review_id"].equals(samples["review_id"]):
+        raise ValueError(f"text metadata {metadata_path} does not match the {split} split")
+    with tempfile.TemporaryDirectory(prefix="analysis-") as tmp:
+        out_dir = Path(tmp) / "analysis"
+        result = analyse(
+            model.net,
+            samples,
+            ids,
+            list(data.vocab.tokens),
+            out_dir,
+            metadata=metadata[["subjectivity", "polarity"]],
+            explain_ids=list(explain_ids or []),
+        )
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_artifacts(str(out_dir), artifact_path="analysis")
+            table = result["table"]
+            mlflow.log_table(table.drop(columns=["text"], errors="ignore"), "analysis/samples.json")
+            mlflow.log_metrics(
+                {f"analysis_seconds_{step}": float(sec) for step, sec in result["timings"].items()}
+            )
+    return {"run_id": run_id, "timings": result["timings"], "n_samples": len(samples)}

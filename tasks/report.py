@@ -1,0 +1,58 @@
+"""Prefect task that publishes the run summary as a markdown artifact."""
+
+from __future__ import annotations
+
+import mlflow
+from mlflow import MlflowClient
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+
+LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves a local store by default
+
+
+def run_url(run_id: str) -> str:
+    """Link to a run in the MLflow UI (the tracking server's own, or a local `mlflow ui`)."""
+    uri = mlflow.get_tracking_uri()
+    base = uri.rstrip("/") if uri.startswith("http") else LOCAL_UI
+    experiment_id = MlflowClient().get_run(run_id).info.experiment_id
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def summary_markdown(trained: dict[str, dict], decisions: dict[str, dict]) -> str:
+    """Both models' test metrics, links to their MLflow runs, and the promotion decisions."""
+    lines = [
+        "# imdb-sentiment run",
+        "",
+        "| model | test acc | test loss | test F1 | ROC AUC | train s | MLflow run | champion |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for arch, result in trained.items():
+        m = result["metrics"]
+        decision = decisions.get(arch, {})
+        verdict = (
+            f"v{decision['version']} {'promoted' if decision['promoted'] else 'not promoted'}"
+            if decision
+            else "not registered"
+        )
+        lines.append(
+            f"| {arch} | {m.get('test_acc', float('nan')):.4f} | {m.get('test_loss', float('nan')):.4f}"
+            f" | {m.get('test_f1', float('nan')):.4f} | {m.get('test_roc_auc', float('nan')):.4f}"
+            f" | {result['train_seconds']:.0f} | [{result['run_id'][:8]}]({run_url(result['run_id'])})"
+            f" | {verdict} |"
+        )
+    lines += ["", "## Promotion decisions", ""]
+    for arch, decision in decisions.items():
+        champ = decision["champion_score"]
+        lines.append(
+            f"- **{arch}** ({decision['model_name']} v{decision['version']}): {decision['reason']}"
+            f" (new {decision['new_score']:.4f}"
+            + (f", champion v{decision['champion_version']} {champ:.4f})" if champ is not None else ")")
+        )
+    return "\n".join(lines) + "\n"
+
+
+@task(name="publish-summary")
+def publish_summary(trained: dict[str, dict], decisions: dict[str, dict]) -> str:
+    markdown = summary_markdown(trained, decisions)
+    create_markdown_artifact(markdown, key="imdb-sentiment-summary", description="Test metrics and promotion")
+    return markdown

@@ -1,0 +1,41 @@
+"""Prefect task that trains one architecture (a thin wrapper over `models.train`).
+
+No retries: a failed training run is a result to look at, not a glitch to repeat.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+
+from models.train import train
+
+
+@task(name="train", retries=0)
+def train_model(
+    arch: str,
+    prepared_dir: str,
+    preset: str,
+    epochs: int | None,
+    seed: int,
+    devices: str | int,
+    run_tags: dict[str, str] | None = None,
+) -> dict:
+    overrides = {"epochs": epochs} if epochs else None
+    result = train(
+        arch,
+        prepared_dir,
+        preset=preset,
+        overrides=overrides,
+        seed=seed,
+        devices=devices,
+        register=False,  # registered only once the whole pipeline run has succeeded
+        extra_tags=run_tags,
+    )
+    return {
+        "arch": arch,
+        "run_id": result.run_id,
+        "model_uri": result.model_uri,
+        "metrics": dict(result.metrics),
+        "train_seconds": result.train_seconds,
+        "n_parameters": result.n_parameters,
+    }

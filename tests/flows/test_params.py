@@ -1,0 +1,66 @@
+"""Flow parameters are checked before any work, and the CLI names the bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from config import PROJECT_ROOT
+from flows.pipeline import parse_epochs, validate_params
+
+
+def test_defaults_are_both_archs_on_imdb_with_the_tuned_preset() -> None:
+    params = validate_params()
+    assert (params.dataset, params.archs, params.preset) == ("imdb", ["dense", "cnn"], "tuned")
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ({"archs": ["transformer"]}, ["'transformer'", "dense", "cnn"]),
+        ({"dataset": "yelp"}, ["'yelp'", "imdb", "synthetic"]),
+        ({"preset": "huge"}, ["'huge'", "seed", "tuned"]),
+        ({"epochs": {"cnn": 0}}, ["epochs", "cnn"]),
+        ({"limit": 1}, ["limit", "1"]),
+        ({"devices": "many"}, ["devices", "'many'"]),
+        ({"data_path": "/nowhere/aclImdb_v1.tar.gz"}, ["/nowhere/aclImdb_v1.tar.gz"]),
+    ],
+)
+def test_bad_parameters_name_the_parameter_and_value(raw: dict, named: list[str]) -> None:
+    with pytest.raises(ValueError) as error:
+        validate_params(**raw)
+    for text in named:
+        assert text in str(error.value)
+
+
+def test_epochs_flag_accepts_one_count_or_one_per_arch() -> None:
+    assert parse_epochs("3", ["dense", "cnn"]) == {"dense": 3, "cnn": 3}
+    assert parse_epochs("dense=2,cnn=5", ["dense", "cnn"]) == {"dense": 2, "cnn": 5}
+    assert parse_epochs(None, ["dense"]) == {}
+    with pytest.raises(SystemExit, match="--epochs"):
+        parse_epochs("dense:2", ["dense"])
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flows.pipeline", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_rejects_an_unknown_arch_before_any_work() -> None:
+    result = run_cli("--archs", "dense,transformer")
+    assert result.returncode == 2
+    assert "transformer" in result.stderr and "dense, cnn" in result.stderr
+
+
+def test_cli_help_lists_the_flags() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for flag in ("--dataset", "--data-path", "--archs", "--preset", "--epochs", "--limit", "--seed", "--devices"):
+        assert flag in result.stdout
