@@ -1,0 +1,18 @@
+"""Constants and small helpers shared by the analysis modules."""
+
+from __future__ import annotations
+
+import re
+
+PAD_ID = 0  # token-id contract of the data layer (data/text.py)
+OOV_ID = 1
+CLASS_NAMES = {0: "negative", 1: "positive"}
+DPI = 110  # every PNG: legible on screen, small enough for the MLflow UI
+
+# IMDB reviews contain literal "<br />" line breaks; they are markup, not words.
+_HTML_TAG = re.compile(r"<[^>]{0,40}>")
+
+
+def strip_tags(text: object) -> str:
+    """`text` with HTML tags replaced by spaces; "" for a missing (non-string) value."""
+    return _HTML_TAG.sub(" ", text) if isinstance(text, str) else ""
