@@ -161,12 +161,12 @@ def imdb_sentiment(
             params.epochs.get(arch),
             params.seed,
             params.devices,
-            run_tags={"limit": str(params.limit)},
+            limit=params.limit,
         )
         for arch in params.archs
     }
     analyses = {
-        arch: analyse_model(result["run_id"], prepared_dir, metadata_path)
+        arch: analyse_model(result["run_id"], prepared_dir, metadata_path, model_name=arch)
         for arch, result in trained.items()
     }
     # Only now, with every model trained and analysed, are versions registered.

@@ -11,6 +11,7 @@ from prefect import task
 
 from analysis.report import analyse
 from data.prepare import PreparedData
+from data.text import tokenize
 
 
 @task(name="analyse", retries=0)
@@ -18,6 +19,7 @@ def analyse_model(
     run_id: str,
     prepared_dir: str,
     metadata_path: str,
+    model_name: str = "model",
     split: str = "test",
     explain_ids: list[str] | None = None,
 ) -> dict:
@@ -38,6 +40,8 @@ def analyse_model(
             out_dir,
             metadata=metadata[["subjectivity", "polarity"]],
             explain_ids=list(explain_ids or []),
+            tokenize=tokenize,
+            model_name=model_name,
         )
         with mlflow.start_run(run_id=run_id):
             mlflow.log_artifacts(str(out_dir), artifact_path="analysis")

@@ -13,7 +13,5 @@ def register_and_promote_model(
     run_id: str, arch: str, prepared_dir: str, promote: bool = True, block_reason: str | None = None
 ) -> dict:
     test, _ = PreparedData.load(prepared_dir).split("test")
-    decision = register_and_promote(
-        run_id, arch, test, promote=promote, block_reason=block_reason
-    )
+    decision = register_and_promote(run_id, arch, test, promote=promote, block_reason=block_reason)
     return decision.as_dict()

@@ -46,7 +46,11 @@ def summary_markdown(trained: dict[str, dict], decisions: dict[str, dict]) -> st
         lines.append(
             f"- **{arch}** ({decision['model_name']} v{decision['version']}): {decision['reason']}"
             f" (new {decision['new_score']:.4f}"
-            + (f", champion v{decision['champion_version']} {champ:.4f})" if champ is not None else ")")
+            + (
+                f", champion v{decision['champion_version']} {champ:.4f})"
+                if champ is not None
+                else ")"
+            )
         )
     return "\n".join(lines) + "\n"
 
@@ -54,5 +58,7 @@ def summary_markdown(trained: dict[str, dict], decisions: dict[str, dict]) -> st
 @task(name="publish-summary")
 def publish_summary(trained: dict[str, dict], decisions: dict[str, dict]) -> str:
     markdown = summary_markdown(trained, decisions)
-    create_markdown_artifact(markdown, key="imdb-sentiment-summary", description="Test metrics and promotion")
+    create_markdown_artifact(
+        markdown, key="imdb-sentiment-summary", description="Test metrics and promotion"
+    )
     return markdown

@@ -18,7 +18,7 @@ def train_model(
     epochs: int | None,
     seed: int,
     devices: str | int,
-    run_tags: dict[str, str] | None = None,
+    limit: int | None = None,
 ) -> dict:
     overrides = {"epochs": epochs} if epochs else None
     result = train(
@@ -29,7 +29,7 @@ def train_model(
         seed=seed,
         devices=devices,
         register=False,  # registered only once the whole pipeline run has succeeded
-        extra_tags=run_tags,
+        extra_params={"limit": limit},
     )
     return {
         "arch": arch,

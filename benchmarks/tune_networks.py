@@ -1,0 +1,154 @@
+"""Throwaway tuning harness for the network presets (not part of the pipeline).
+
+Encodes the real IMDB archive with the project's data layer (10% stratified val split from train,
+seed 42), trains one configuration with AdamW, keeps the epoch with the lowest validation loss and
+reports its val/test accuracy and the seconds per epoch. Runs on one thread on purpose: the
+machine is shared. Encoded arrays are cached under --cache (outside the repo: review text never
+enters the repository).
+
+    .venv/bin/python benchmarks/tune_networks.py --arch cnn --vocab 30000 --max-len 400 \
+        --embedding 64 --channels 64 64 64 --pooling max --epochs 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data.imdb import read_imdb  # noqa: E402
+from data.prepare import assign_validation  # noqa: E402
+from data.text import Vocabulary, tokenize  # noqa: E402
+from models.networks import build_net  # noqa: E402
+
+ARCHIVE = Path("/work/shared/data/aclImdb_v1.tar.gz")
+
+
+def load_tokens(cache: Path) -> dict:
+    path = cache / "tokens.pkl"
+    if not path.exists():
+        frame = assign_validation(read_imdb(ARCHIVE).reset_index(drop=True), 0.1, 42)
+        payload = {
+            "split": frame["split"].to_numpy(),
+            "label": frame["label"].to_numpy(),
+            "tokens": [tokenize(text) for text in frame["text"]],
+        }
+        path.write_bytes(pickle.dumps(payload))
+    return pickle.loads(path.read_bytes())
+
+
+def encoded(
+    cache: Path, vocab_size: int, max_len: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    path = cache / f"enc_{vocab_size}_{max_len}.npz"
+    if not path.exists():
+        data = load_tokens(cache)
+        train = [t for t, s in zip(data["tokens"], data["split"], strict=True) if s == "train"]
+        vocab = Vocabulary.build(train, vocab_size)
+        ids = np.stack([vocab.encode(t, max_len) for t in data["tokens"]])
+        np.savez(path, ids=ids, split=data["split"], label=data["label"])
+    arrays = np.load(path, allow_pickle=True)
+    return arrays["ids"], arrays["split"], arrays["label"]
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, ids: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    net.eval()
+    loss, correct = 0.0, 0
+    for start in range(0, len(ids), 500):
+        logits = net(ids[start : start + 500])
+        target = labels[start : start + 500]
+        loss += nn.functional.cross_entropy(logits, target, reduction="sum").item()
+        correct += (logits.argmax(1) == target).sum().item()
+    return loss / len(ids), correct / len(ids)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--arch", choices=("dense", "cnn"), required=True)
+    parser.add_argument("--vocab", type=int, default=10_000)
+    parser.add_argument("--max-len", type=int, default=250)
+    parser.add_argument("--embedding", type=int, default=16)
+    parser.add_argument("--hidden", type=int, default=28)
+    parser.add_argument("--channels", type=int, nargs=3, default=(28, 16, 8))
+    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--pooling", default="mean")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--patience", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--wd", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/tune"))
+    parser.add_argument("--log", type=Path, default=Path("/tmp/tune/results.jsonl"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # shared 2-core machine
+    args.cache.mkdir(parents=True, exist_ok=True)
+
+    ids, split, label = encoded(args.cache, args.vocab, args.max_len)
+    parts = {
+        name: (torch.from_numpy(ids[split == name]), torch.from_numpy(label[split == name]))
+        for name in ("train", "val", "test")
+    }
+    torch.manual_seed(args.seed)
+    if args.arch == "dense":
+        kwargs = {"hidden_dim": args.hidden}
+    else:
+        kwargs = {"channels": tuple(args.channels)}
+    net = build_net(
+        args.arch,
+        args.vocab,
+        embedding_dim=args.embedding,
+        dropout=args.dropout,
+        pooling=args.pooling,
+        **kwargs,
+    )
+    optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.wd)
+    train_ids, train_labels = parts["train"]
+    best: dict | None = None
+    history, epoch_seconds = [], []
+    generator = torch.Generator().manual_seed(args.seed)
+    for epoch in range(1, args.epochs + 1):
+        net.train()
+        start = time.perf_counter()
+        order = torch.randperm(len(train_ids), generator=generator)
+        for first in range(0, len(order), args.batch):
+            batch = order[first : first + args.batch]
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(net(train_ids[batch]), train_labels[batch])
+            loss.backward()
+            optimizer.step()
+        epoch_seconds.append(time.perf_counter() - start)
+        val_loss, val_acc = evaluate(net, *parts["val"])
+        test_loss, test_acc = evaluate(net, *parts["test"])
+        row = {"epoch": epoch, "val_loss": val_loss, "val_acc": val_acc, "test_acc": test_acc}
+        history.append(row)
+        print(json.dumps(row), f"{epoch_seconds[-1]:.0f}s", flush=True)
+        if best is None or val_loss < best["val_loss"]:
+            best = row
+        elif epoch - best["epoch"] >= args.patience:
+            break
+    result = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "best": best,
+        "epochs_run": len(history),
+        "sec_per_epoch": round(float(np.mean(epoch_seconds)), 1),
+        "params": sum(p.numel() for p in net.parameters()),
+        "history": history,
+    }
+    with args.log.open("a") as out:
+        out.write(json.dumps(result) + "\n")
+    print("BEST", json.dumps(best), result["sec_per_epoch"], "s/epoch")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""The two sentiment networks: a per-token dense model and a 1-D CNN, both with padding-aware pooling.
+
+Both map right-padded token ids (B, L) to two logits. Every path goes through
+`forward_from_embeddings(embedded, mask)`, so Integrated Gradients (captum) attributes exactly the
+function that `forward` computes. Padding never influences the output: activations are zeroed at
+padded positions and pooling only looks at real tokens, so a review scores the same whatever
+`max_len` it was padded to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from data.text import OOV_ID, PAD_ID
+
+__all__ = [
+    "ARCHITECTURES",
+    "OOV_ID",
+    "PAD_ID",
+    "POOLINGS",
+    "CNNNet",
+    "DenseNet",
+    "SentimentNet",
+    "build_net",
+]
+
+POOLINGS: tuple[str, ...] = ("mean", "max", "meanmax")
+NUM_CLASSES = 2
+EMBEDDING_INIT = 0.05  # half-width of the uniform embedding init
+
+
+def _check_positive(name: str, value: int) -> None:
+    # bool is an int subclass; True as a width is always a mistake.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_dropout(value: float) -> None:
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {value!r}")
+
+
+def _check_pooling(value: str) -> None:
+    if value not in POOLINGS:
+        raise ValueError(f"unknown pooling {value!r}; choose one of {', '.join(POOLINGS)}")
+
+
+def masked_pool(features: Tensor, mask: Tensor, pooling: str) -> Tensor:
+    """Pool (B, L, C) features over real tokens only; (B, C), or (B, 2C) for "meanmax".
+
+    An all-padding row pools to zeros (finite), not NaN: the mean divisor is clamped to 1 and the
+    max of an empty set is defined as 0.
+    """
+    weights = mask.unsqueeze(-1).to(features.dtype)  # (B, L, 1)
+    parts: list[Tensor] = []
+    if pooling in ("mean", "meanmax"):
+        count = weights.sum(dim=1).clamp(min=1.0)
+        parts.append((features * weights).sum(dim=1) / count)
+    if pooling in ("max", "meanmax"):
+        real = mask.unsqueeze(-1).bool()
+        lowest = torch.finfo(features.dtype).min
+        best = features.masked_fill(~real, lowest).amax(dim=1)
+        parts.append(torch.where(real.any(dim=1), best, torch.zeros_like(best)))
+    return torch.cat(parts, dim=-1)
+
+
+class SentimentNet(nn.Module):
+    """Common base: embedding -> dropout -> token encoder -> masked pooling -> dropout -> linear."""
+
+    embedding: nn.Embedding
+    latent_dim: int
+
+    def __init__(self, vocab_size: int, embedding_dim: int, dropout: float, pooling: str) -> None:
+        super().__init__()
+        _check_positive("vocab_size", vocab_size)
+        _check_positive("embedding_dim", embedding_dim)
+        _check_dropout(dropout)
+        _check_pooling(pooling)
+        if vocab_size <= max(PAD_ID, OOV_ID):
+            raise ValueError(f"vocab_size must exceed the reserved ids, got {vocab_size}")
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.pooling = pooling
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        # Small uniform init (as Keras does) instead of N(0, 1): Adam moves each weight by about
+        # the learning rate per step, so unit-scale embeddings take many epochs to become useful.
+        with torch.no_grad():
+            nn.init.uniform_(self.embedding.weight, -EMBEDDING_INIT, EMBEDDING_INIT)
+            self.embedding.weight[PAD_ID].zero_()
+        self.embedding_dropout = nn.Dropout(dropout)
+        self.head_dropout = nn.Dropout(dropout)
+
+    def _finish(self, feature_dim: int) -> None:
+        """Create the head once the subclass knows its per-token feature width."""
+        self.latent_dim = feature_dim * (2 if self.pooling == "meanmax" else 1)
+        self.head = nn.Linear(self.latent_dim, NUM_CLASSES)
+
+    def encode_tokens(self, embedded: Tensor, mask: Tensor) -> Tensor:
+        """(B, L, E) dropped-out embeddings -> (B, L, C) per-token features, zero where padded."""
+        raise NotImplementedError
+
+    def pooled_from_embeddings(self, embedded: Tensor, mask: Tensor) -> Tensor:
+        """The latent vector from embeddings: (B, latent_dim)."""
+        mask = mask.to(embedded.dtype)
+        # Zero padded inputs: captum may pass interpolated embeddings with non-zero padding rows.
+        embedded = self.embedding_dropout(embedded) * mask.unsqueeze(-1)
+        return masked_pool(self.encode_tokens(embedded, mask), mask, self.pooling)
+
+    def forward_from_embeddings(self, embedded: Tensor, mask: Tensor) -> Tensor:
+        """Logits (B, 2) from (B, L, E) embeddings and a (B, L) mask, 1/True for real tokens."""
+        return self.head(self.head_dropout(self.pooled_from_embeddings(embedded, mask)))
+
+    def forward(self, ids: Tensor) -> Tensor:
+        """Logits (B, 2) for right-padded token ids (B, L)."""
+        return self.forward_from_embeddings(self.embedding(ids), ids != PAD_ID)
+
+    def latent(self, ids: Tensor) -> Tensor:
+        """Pooled features just before the classifier head: (B, latent_dim)."""
+        return self.pooled_from_embeddings(self.embedding(ids), ids != PAD_ID)
+
+
+class DenseNet(SentimentNet):
+    """Embedding -> dropout -> Linear(E, hidden) + ReLU per token -> masked pooling -> head."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int = 16,
+        hidden_dim: int = 28,
+        dropout: float = 0.2,
+        pooling: str = "mean",
+    ) -> None:
+        super().__init__(vocab_size, embedding_dim, dropout, pooling)
+        _check_positive("hidden_dim", hidden_dim)
+        self.hidden_dim = hidden_dim
+        self.token_dense = nn.Linear(embedding_dim, hidden_dim)
+        self._finish(hidden_dim)
+
+    def encode_tokens(self, embedded: Tensor, mask: Tensor) -> Tensor:
+        # Masking after the ReLU matters: the bias would otherwise make padded tokens non-zero.
+        return torch.relu(self.token_dense(embedded)) * mask.unsqueeze(-1)
+
+
+class CNNNet(SentimentNet):
+    """Embedding -> dropout -> 3 x [Conv1d(same) + BatchNorm1d + ReLU, masked] -> pooling -> head."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int = 16,
+        channels: Sequence[int] = (28, 16, 8),
+        kernel_size: int = 3,
+        dropout: float = 0.2,
+        pooling: str = "mean",
+    ) -> None:
+        super().__init__(vocab_size, embedding_dim, dropout, pooling)
+        channels = tuple(channels)
+        if len(channels) != 3:
+            raise ValueError(f"channels must give 3 conv widths, got {channels!r}")
+        for i, width in enumerate(channels):
+            _check_positive(f"channels[{i}]", width)
+        _check_positive("kernel_size", kernel_size)
+        if kernel_size % 2 == 0:
+            # An odd kernel keeps "same" padding symmetric, so position t sees t-k//2..t+k//2.
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        self.channels = channels
+        self.kernel_size = kernel_size
+        widths = (embedding_dim, *channels)
+        self.convs = nn.ModuleList(
+            # No conv bias: BatchNorm's shift makes it redundant.
+            nn.Conv1d(w_in, w_out, kernel_size, padding="same", bias=False)
+            for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
+        )
+        self.norms = nn.ModuleList(nn.BatchNorm1d(w) for w in channels)
+        self._finish(channels[-1])
+
+    def encode_tokens(self, embedded: Tensor, mask: Tensor) -> Tensor:
+        x = embedded.transpose(1, 2)  # (B, E, L): Conv1d wants channels first
+        channel_mask = mask.unsqueeze(1)
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            # Re-mask after every block: BatchNorm's shift would make padded positions non-zero
+            # and the next convolution would then carry them into the real tokens at the edge.
+            x = torch.relu(norm(conv(x))) * channel_mask
+        return x.transpose(1, 2)
+
+
+ARCHITECTURES: dict[str, type[SentimentNet]] = {"dense": DenseNet, "cnn": CNNNet}
+
+
+def build_net(arch: str, vocab_size: int, **hyperparameters: object) -> SentimentNet:
+    """Construct the network `arch` ("dense" or "cnn"); seed torch beforehand for reproducibility."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[arch](vocab_size, **hyperparameters)  # type: ignore[arg-type]

@@ -1,0 +1,141 @@
+"""Named hyperparameter presets for the two architectures.
+
+`seed` reproduces the reference model's sizes; `tuned` (the default) was chosen by experiment on
+the real IMDB data (see benchmarks/tune_networks.py). Within one preset both architectures share
+`vocab_size` and `max_len`, because the data is prepared once per preset and fed to both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from models.networks import POOLINGS
+
+ARCHS: tuple[str, ...] = ("dense", "cnn")
+PRESETS: tuple[str, ...] = ("seed", "tuned")
+DEFAULT_PRESET = "tuned"
+
+
+class Preset(BaseModel):
+    """Data encoding, network sizes and training schedule for one architecture."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    arch: str
+    # Data encoding: identical for dense and cnn within one preset.
+    vocab_size: int = Field(gt=2)  # two ids are reserved (padding, out-of-vocabulary)
+    max_len: int = Field(gt=0)
+    # Network.
+    embedding_dim: int = Field(gt=0)
+    hidden_dim: int = Field(gt=0)  # dense only
+    channels: tuple[int, int, int]  # cnn only
+    kernel_size: int = Field(default=3, gt=0)
+    dropout: float = Field(ge=0.0, lt=1.0)
+    pooling: str
+    # Training (Adam/AdamW).
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    learning_rate: float = Field(gt=0.0)
+    weight_decay: float = Field(ge=0.0)
+
+    @field_validator("arch")
+    @classmethod
+    def _known_arch(cls, value: str) -> str:
+        if value not in ARCHS:
+            raise ValueError(f"unknown architecture {value!r}; choose one of {', '.join(ARCHS)}")
+        return value
+
+    @field_validator("pooling")
+    @classmethod
+    def _known_pooling(cls, value: str) -> str:
+        if value not in POOLINGS:
+            raise ValueError(f"unknown pooling {value!r}; choose one of {', '.join(POOLINGS)}")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _positive_channels(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if any(width < 1 for width in value):
+            raise ValueError(f"conv widths must be positive, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _odd_kernel(self) -> Preset:
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
+        return self
+
+    def net_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `build_net(self.arch, self.vocab_size, **kwargs)`."""
+        common = {
+            "embedding_dim": self.embedding_dim,
+            "dropout": self.dropout,
+            "pooling": self.pooling,
+        }
+        if self.arch == "dense":
+            return {**common, "hidden_dim": self.hidden_dim}
+        return {**common, "channels": self.channels, "kernel_size": self.kernel_size}
+
+
+# The reference model: 10k words, 250 tokens, 16-d embeddings, dense width 28, convs 28/16/8.
+_SEED_COMMON: dict[str, Any] = {
+    "vocab_size": 10_000,
+    "max_len": 250,
+    "embedding_dim": 16,
+    "hidden_dim": 28,
+    "channels": (28, 16, 8),
+    "kernel_size": 3,
+    "dropout": 0.2,
+    "pooling": "mean",
+    "epochs": 10,
+    "batch_size": 32,
+    "learning_rate": 1e-3,
+    "weight_decay": 0.0,
+}
+
+# Chosen by experiment (benchmarks/tune_networks.py); filled in from the tuning results.
+_TUNED_DATA: dict[str, Any] = {"vocab_size": 30_000, "max_len": 400}
+_TUNED: dict[str, dict[str, Any]] = {
+    "dense": {
+        **_TUNED_DATA,
+        "embedding_dim": 64,
+        "hidden_dim": 64,
+        "channels": (64, 64, 64),
+        "dropout": 0.3,
+        "pooling": "meanmax",
+        "epochs": 6,
+        "batch_size": 64,
+        "learning_rate": 2e-3,
+        "weight_decay": 1e-4,
+    },
+    "cnn": {
+        **_TUNED_DATA,
+        "embedding_dim": 64,
+        "hidden_dim": 64,
+        "channels": (64, 64, 64),
+        "dropout": 0.3,
+        "pooling": "max",
+        "epochs": 4,
+        "batch_size": 64,
+        "learning_rate": 2e-3,
+        "weight_decay": 1e-4,
+    },
+}
+
+_TABLE: dict[str, dict[str, dict[str, Any]]] = {
+    "seed": {arch: _SEED_COMMON for arch in ARCHS},
+    "tuned": _TUNED,
+}
+
+
+def get_preset(arch: str, name: str = DEFAULT_PRESET, **overrides: Any) -> Preset:
+    """The preset `name` for `arch`, with validated `overrides` (e.g. `epochs=1`)."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    # Unknown override keys are rejected by `extra="forbid"`; values by the field validators.
+    return Preset(name=name, arch=arch, **{**_TABLE[name][arch], **overrides})

@@ -1,0 +1,185 @@
+"""The raw-text MLflow model: review strings in, `label` and `prob_positive` out.
+
+The vocabulary, the preset and the weights travel as artifacts, and the standardisation is the
+project's own (`data.text.encode_texts`), so a served model scores text exactly as in training.
+Error analysis unwraps it (`load_model(uri).unwrap_python_model()`) and uses `.net`, `.vocab`,
+`.max_len`, `.preset` and `.encode(texts)` directly; keep those names.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
+from torch import nn
+
+from data.text import Vocabulary, encode_texts
+from models.networks import build_net
+from models.presets import Preset
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+INPUT_COLUMN = "review"
+ARTIFACT_WEIGHTS = "state_dict"
+ARTIFACT_PRESET = "preset"
+ARTIFACT_VOCAB = "vocab"
+SCORING_BATCH_SIZE = 512
+INPUT_EXAMPLE = pd.DataFrame(
+    {
+        INPUT_COLUMN: [
+            "A wonderful film: moving, funny and beautifully shot.",
+            "Dull and predictable.<br /><br />I nearly fell asleep.",
+        ]
+    }
+)
+
+
+def review_texts(model_input: Any) -> list[str]:
+    """The review strings of a DataFrame with a `review` column, a Series, or a list/array of str.
+
+    Anything else raises an `MlflowException` that says what was expected, before any tensor work.
+    """
+    if isinstance(model_input, pd.DataFrame):
+        if INPUT_COLUMN not in model_input.columns:
+            raise MlflowException.invalid_parameter_value(
+                f"input must have a string column {INPUT_COLUMN!r}; "
+                f"got columns {list(model_input.columns)}"
+            )
+        values = model_input[INPUT_COLUMN].tolist()
+    elif isinstance(model_input, str):
+        values = [model_input]
+    elif isinstance(model_input, pd.Series | np.ndarray | Sequence):
+        values = list(model_input)
+    else:
+        raise MlflowException.invalid_parameter_value(
+            f"input must be a DataFrame with a string column {INPUT_COLUMN!r} or a list of "
+            f"strings; got {type(model_input).__name__}"
+        )
+    bad = [(i, v) for i, v in enumerate(values) if not isinstance(v, str)]
+    if bad:
+        i, value = bad[0]
+        raise MlflowException.invalid_parameter_value(
+            f"input must have a string column {INPUT_COLUMN!r}; {len(bad)} value(s) are not "
+            f"strings, the first at row {i}: {value!r} ({type(value).__name__})"
+        )
+    return values
+
+
+@torch.inference_mode()
+def predict_proba(
+    net: nn.Module, ids: np.ndarray, batch_size: int = SCORING_BATCH_SIZE
+) -> np.ndarray:
+    """P(positive) for encoded reviews (N, L), in batches; `net` must be in eval mode."""
+    probs = [
+        net(torch.as_tensor(ids[start : start + batch_size])).softmax(dim=-1)[:, 1]
+        for start in range(0, len(ids), batch_size)
+    ]
+    return torch.cat(probs).numpy() if probs else np.zeros(0, dtype=np.float32)
+
+
+def predictions_frame(prob_positive: np.ndarray) -> pd.DataFrame:
+    """The model's output: label 1 when P(positive) > 0.5 (as the test metrics threshold)."""
+    prob = np.asarray(prob_positive, dtype=np.float64)
+    return pd.DataFrame({"label": (prob > 0.5).astype(np.int64), "prob_positive": prob})
+
+
+class SentimentModel(mlflow.pyfunc.PythonModel):
+    """Raw review text -> DataFrame(label, prob_positive), torch on CPU."""
+
+    net: nn.Module
+    vocab: Vocabulary
+    preset: Preset
+    max_len: int
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        artifacts = context.artifacts
+        self.preset = Preset.model_validate_json(Path(artifacts[ARTIFACT_PRESET]).read_text())
+        self.vocab = Vocabulary.load(Path(artifacts[ARTIFACT_VOCAB]))
+        self.max_len = self.preset.max_len
+        net = build_net(self.preset.arch, self.preset.vocab_size, **self.preset.net_kwargs())
+        state = torch.load(artifacts[ARTIFACT_WEIGHTS], map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+        self.net = net.eval()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Token ids (N, max_len) of raw texts, standardised as in training."""
+        return encode_texts(texts, self.vocab, self.max_len).ids
+
+    # Through MLflow the input is always a DataFrame (the column signature converts it); called
+    # directly (unwrapped), lists and Series work too. A DataFrame hint also tells MLflow not to
+    # validate by type hint.
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        return predictions_frame(predict_proba(self.net, self.encode(review_texts(model_input))))
+
+
+@contextmanager
+def model_artifacts(net: nn.Module, preset: Preset, vocab: Vocabulary) -> Iterator[dict[str, str]]:
+    """The weights (CPU), preset and vocabulary as files, for `log_model(artifacts=...)`."""
+    with tempfile.TemporaryDirectory(prefix="sentiment-model-") as tmp:
+        folder = Path(tmp)
+        paths = {
+            ARTIFACT_WEIGHTS: folder / "state_dict.pt",
+            ARTIFACT_PRESET: folder / "preset.json",
+            ARTIFACT_VOCAB: folder / "vocab.json",
+        }
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        torch.save(state, paths[ARTIFACT_WEIGHTS])
+        paths[ARTIFACT_PRESET].write_text(preset.model_dump_json(), encoding="utf-8")
+        vocab.save(paths[ARTIFACT_VOCAB])
+        yield {name: str(path) for name, path in paths.items()}
+
+
+def log_sentiment_model(
+    net: nn.Module,
+    preset: Preset,
+    vocab: Vocabulary,
+    *,
+    registered_model_name: str | None = None,
+    name: str = "model",
+) -> ModelInfo:
+    """Log the raw-text pyfunc to the active run (and register it if a name is given)."""
+    was_training = net.training
+    net.eval()
+    try:
+        probs = predict_proba(
+            net, encode_texts(INPUT_EXAMPLE[INPUT_COLUMN], vocab, preset.max_len).ids
+        )
+    finally:
+        net.train(was_training)
+    with warnings.catch_warnings():
+        # The int64 `label` column is deliberate (a class id, never missing).
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        signature = infer_signature(INPUT_EXAMPLE, predictions_frame(probs))
+    with model_artifacts(net, preset, vocab) as artifacts:
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=SentimentModel(),
+            artifacts=artifacts,
+            # The project's packages ship with the model, so it loads outside this checkout.
+            code_paths=[str(PROJECT_ROOT / "models"), str(PROJECT_ROOT / "data")],
+            # Explicit requirements: inferring them re-imports the model in a subprocess (slow).
+            pip_requirements=_requirements(),
+            signature=signature,
+            input_example=INPUT_EXAMPLE,
+            registered_model_name=registered_model_name,
+        )
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    # Local version labels ("+cpu") are dropped: they name a wheel index, not a version.
+    packages = ("mlflow", "torch", "numpy", "pandas", "pydantic")
+    return [f"{package}=={version(package).split('+')[0]}" for package in packages]

@@ -1,0 +1,103 @@
+"""MLflow set-up shared by training, analysis and the flow: tracking URI, experiment, fail-fast probe.
+
+Two MLflow defaults are wrong for this project and are overridden here:
+- an http(s) tracking server that is down makes MLflow retry for minutes; we probe `/health` with
+  a short timeout first and fail at once, naming the URI;
+- on a database store (the default local SQLite) a new experiment's artifacts go to ./mlruns of
+  whatever directory the process runs in; we create the experiment with an explicit
+  `artifact_location` (settings.mlflow_artifact_root) instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+
+from config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_S = 3.0
+# Stores whose server chooses the artifact location itself; everything else is a database or file
+# store where MLflow would fall back to ./mlruns of the current directory.
+_SERVER_SCHEMES = ("http", "https", "databricks")
+
+
+class TrackingUnavailableError(RuntimeError):
+    """The MLflow tracking server named by the settings cannot be reached."""
+
+
+def check_tracking_server(uri: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Raise `TrackingUnavailableError` naming `uri` if an http(s) server does not answer `/health`.
+
+    Non-http stores (sqlite, files) need no server and pass. A 4xx answer still proves the server
+    is up (a proxy without `/health`, say); connection errors, timeouts and 5xx do not.
+    """
+    if urllib.parse.urlsplit(uri).scheme not in ("http", "https"):
+        return
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return
+    except urllib.error.HTTPError as error:
+        if error.code < 500:
+            log.warning(
+                "MLflow server %s answered %s on /health; assuming it is up", uri, error.code
+            )
+            return
+        reason: object = f"HTTP {error.code}"
+    except (urllib.error.URLError, OSError) as error:  # refused, DNS failure, timeout
+        reason = getattr(error, "reason", error)
+    raise TrackingUnavailableError(
+        f"MLflow tracking server {uri} is unreachable ({reason}); start it or point "
+        "MLFLOW_TRACKING_URI at a reachable server or a sqlite:/// store"
+    )
+
+
+def needs_artifact_location(uri: str) -> bool:
+    return urllib.parse.urlsplit(uri).scheme not in _SERVER_SCHEMES
+
+
+def get_or_create_experiment(client: MlflowClient, settings: Settings) -> str:
+    """Id of `settings.experiment_name`, created with an explicit artifact location if needed."""
+    name = settings.experiment_name
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        location = None
+        if needs_artifact_location(client.tracking_uri):
+            settings.mlflow_artifact_root.mkdir(parents=True, exist_ok=True)
+            location = settings.mlflow_artifact_root.resolve().as_uri()
+        try:
+            return client.create_experiment(name, artifact_location=location)
+        except MlflowException as error:  # another process created it in between
+            if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                raise
+            experiment = client.get_experiment_by_name(name)
+            assert experiment is not None
+    if experiment.lifecycle_stage == "deleted":
+        raise MlflowException(
+            f"experiment {name!r} is deleted in {client.tracking_uri}; restore it "
+            "(mlflow experiments restore) or set IMDB_SENTIMENT_EXPERIMENT to another name"
+        )
+    return experiment.experiment_id
+
+
+def configure_tracking(settings: Settings | None = None) -> str:
+    """Point MLflow at the configured store, check it is reachable, and select the experiment.
+
+    Returns the experiment id. Safe to call from every process (DDP ranks race benignly).
+    """
+    settings = settings or get_settings()
+    uri = settings.mlflow_tracking_uri
+    check_tracking_server(uri)
+    mlflow.set_tracking_uri(uri)
+    experiment_id = get_or_create_experiment(MlflowClient(uri), settings)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id

@@ -1,0 +1,275 @@
+"""The two networks and their presets: shapes, padding invariance, the captum path, validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from models.networks import PAD_ID, POOLINGS, CNNNet, DenseNet, SentimentNet, build_net
+from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, Preset, get_preset
+
+VOCAB = 50
+TINY: dict[str, dict[str, Any]] = {
+    "dense": {"embedding_dim": 8, "hidden_dim": 6},
+    "cnn": {"embedding_dim": 8, "channels": (6, 5, 4)},
+}
+# Per-token feature width before pooling, for the latent size check.
+FEATURES = {"dense": 6, "cnn": 4}
+
+
+def tiny_net(arch: str, pooling: str = "mean", dropout: float = 0.2, seed: int = 0) -> SentimentNet:
+    torch.manual_seed(seed)
+    return build_net(arch, VOCAB, pooling=pooling, dropout=dropout, **TINY[arch])
+
+
+def random_ids(batch: int, real: int, pads: int, seed: int = 1) -> torch.Tensor:
+    """Reviews of `real` non-padding tokens, right-padded with `pads` PAD_IDs."""
+    generator = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(1, VOCAB, (batch, real), generator=generator)
+    return torch.cat([tokens, torch.full((batch, pads), PAD_ID)], dim=1)
+
+
+def trained_batchnorm(net: SentimentNet) -> SentimentNet:
+    """Give BatchNorm non-trivial running stats (so its shift is non-zero), then switch to eval."""
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(random_ids(8, 12, 5, seed=7))
+    return net.eval()
+
+
+ARCH_POOLING = [(arch, pooling) for arch in ARCHS for pooling in POOLINGS]
+
+
+@pytest.mark.parametrize(("arch", "pooling"), ARCH_POOLING)
+def test_forward_and_latent_shapes(arch: str, pooling: str) -> None:
+    net = tiny_net(arch, pooling).eval()
+    ids = random_ids(4, 9, 3)
+    expected_latent = FEATURES[arch] * (2 if pooling == "meanmax" else 1)
+    assert net.latent_dim == expected_latent
+    assert net(ids).shape == (4, 2)
+    assert net.latent(ids).shape == (4, expected_latent)
+    assert isinstance(net.embedding, torch.nn.Embedding)
+    assert net.embedding.padding_idx == PAD_ID
+
+
+def test_build_net_returns_the_named_class() -> None:
+    assert isinstance(tiny_net("dense"), DenseNet)
+    assert isinstance(tiny_net("cnn"), CNNNet)
+
+
+@pytest.mark.parametrize(("arch", "pooling"), ARCH_POOLING)
+def test_output_is_invariant_to_trailing_padding(arch: str, pooling: str) -> None:
+    net = trained_batchnorm(tiny_net(arch, pooling))
+    short, long = random_ids(4, 20, 10), random_ids(4, 20, 50)
+    with torch.no_grad():
+        torch.testing.assert_close(net(short), net(long), atol=1e-5, rtol=0)
+        torch.testing.assert_close(net.latent(short), net.latent(long), atol=1e-5, rtol=0)
+
+
+def test_padding_invariance_holds_for_reviews_of_different_lengths_in_one_batch() -> None:
+    net = trained_batchnorm(tiny_net("cnn", "meanmax"))
+    alone = random_ids(1, 6, 0, seed=3)
+    batch = random_ids(2, 15, 0, seed=4)
+    batch[0] = PAD_ID
+    batch[0, :6] = alone[0]  # row 0: the 6-token review padded to 15
+    with torch.no_grad():
+        torch.testing.assert_close(net(batch)[0], net(alone)[0], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(("arch", "pooling"), ARCH_POOLING)
+def test_forward_equals_forward_from_embeddings(arch: str, pooling: str) -> None:
+    net = trained_batchnorm(tiny_net(arch, pooling))
+    ids = random_ids(3, 7, 4)
+    with torch.no_grad():
+        via_embeddings = net.forward_from_embeddings(net.embedding(ids), ids != PAD_ID)
+        # A float mask (as captum passes extra arguments) must give the same result.
+        via_float_mask = net.forward_from_embeddings(net.embedding(ids), (ids != PAD_ID).float())
+        torch.testing.assert_close(net(ids), via_embeddings, atol=0, rtol=0)
+        torch.testing.assert_close(net(ids), via_float_mask, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_padded_positions_are_ignored_even_with_nonzero_embeddings(arch: str) -> None:
+    # Integrated Gradients interpolates embeddings, so padded rows need not be zero vectors.
+    net = trained_batchnorm(tiny_net(arch, "meanmax"))
+    ids = random_ids(2, 8, 6)
+    mask = ids != PAD_ID
+    embedded = net.embedding(ids).detach()
+    noisy = embedded + torch.randn_like(embedded) * (~mask).unsqueeze(-1)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            net.forward_from_embeddings(noisy, mask), net(ids), atol=1e-5, rtol=0
+        )
+
+
+@pytest.mark.parametrize(("arch", "pooling"), ARCH_POOLING)
+def test_all_padding_row_gives_finite_logits(arch: str, pooling: str) -> None:
+    net = trained_batchnorm(tiny_net(arch, pooling))
+    ids = random_ids(3, 5, 5)
+    ids[1] = PAD_ID  # an empty review
+    with torch.no_grad():
+        assert torch.isfinite(net(ids)).all()
+        assert torch.isfinite(net.latent(ids)).all()
+    net.train()
+    net(ids).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize(("arch", "pooling"), ARCH_POOLING)
+def test_gradients_reach_the_embedding_but_not_the_padding_row(arch: str, pooling: str) -> None:
+    net = tiny_net(arch, pooling).train()
+    ids = random_ids(4, 10, 3)
+    torch.nn.functional.cross_entropy(net(ids), torch.tensor([0, 1, 0, 1])).backward()
+    grad = net.embedding.weight.grad
+    assert grad is not None
+    used = ids.unique()
+    used = used[used != PAD_ID]
+    assert grad[used].abs().sum() > 0
+    assert torch.count_nonzero(grad[PAD_ID]) == 0
+
+
+def test_dropout_is_active_in_train_mode_only() -> None:
+    net = tiny_net("dense", "mean", dropout=0.5)
+    ids = random_ids(4, 10, 2)
+    with torch.no_grad():
+        net.train()
+        assert not torch.equal(net(ids), net(ids))
+        net.eval()
+        assert torch.equal(net(ids), net(ids))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_seeded_construction_is_reproducible(arch: str) -> None:
+    first, second, other = tiny_net(arch, seed=5), tiny_net(arch, seed=5), tiny_net(arch, seed=6)
+    for (name, a), (_, b) in zip(
+        first.state_dict().items(), second.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert not torch.equal(first.embedding.weight, other.embedding.weight)
+
+
+def test_build_net_rejects_unknown_architecture_listing_choices() -> None:
+    with pytest.raises(ValueError, match=r"'rnn'.*dense, cnn"):
+        build_net("rnn", VOCAB)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"embedding_dim": -4}, "embedding_dim"),
+        ({"embedding_dim": 0}, "embedding_dim"),
+        ({"dropout": 1.5}, "dropout"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"pooling": "sum"}, r"'sum'.*mean, max, meanmax"),
+    ],
+)
+def test_build_net_rejects_nonsense_common_hyperparameters(
+    arch: str, bad: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_net(arch, VOCAB, **{**TINY[arch], **bad})
+
+
+@pytest.mark.parametrize(
+    ("arch", "bad", "message"),
+    [
+        ("dense", {"hidden_dim": -28}, "hidden_dim"),
+        ("cnn", {"channels": (28, -16, 8)}, r"channels\[1\]"),
+        ("cnn", {"channels": (28, 16)}, "3 conv widths"),
+        ("cnn", {"kernel_size": 4}, "odd"),
+        ("cnn", {"kernel_size": 0}, "kernel_size"),
+    ],
+)
+def test_build_net_rejects_nonsense_sizes(arch: str, bad: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_net(arch, VOCAB, **{**TINY[arch], **bad})
+
+
+@pytest.mark.parametrize("vocab_size", [0, -10, 1])
+def test_build_net_rejects_a_vocabulary_without_room_for_reserved_ids(vocab_size: int) -> None:
+    with pytest.raises(ValueError, match="vocab_size"):
+        build_net("dense", vocab_size)
+
+
+# --- presets -------------------------------------------------------------------------------------
+
+
+def test_default_preset_is_tuned() -> None:
+    assert DEFAULT_PRESET == "tuned"
+    assert get_preset("cnn").name == "tuned"
+    assert set(PRESETS) == {"seed", "tuned"}
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_archs_share_the_data_encoding_within_a_preset(name: str) -> None:
+    dense, cnn = get_preset("dense", name), get_preset("cnn", name)
+    assert (dense.vocab_size, dense.max_len) == (cnn.vocab_size, cnn.max_len)
+
+
+def test_seed_preset_has_the_reference_sizes() -> None:
+    dense, cnn = get_preset("dense", "seed"), get_preset("cnn", "seed")
+    assert (dense.vocab_size, dense.max_len, dense.embedding_dim) == (10_000, 250, 16)
+    assert dense.hidden_dim == 28
+    assert cnn.channels == (28, 16, 8)
+    assert (dense.dropout, dense.pooling, dense.learning_rate, dense.batch_size) == (
+        0.2,
+        "mean",
+        1e-3,
+        32,
+    )
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_builds_its_network(arch: str, name: str) -> None:
+    preset = get_preset(arch, name, vocab_size=VOCAB)  # tiny vocabulary keeps this fast
+    net = build_net(preset.arch, preset.vocab_size, **preset.net_kwargs())
+    assert isinstance(net, DenseNet if arch == "dense" else CNNNet)
+    assert net.embedding.num_embeddings == VOCAB
+    assert net.embedding.embedding_dim == preset.embedding_dim
+    assert net.pooling == preset.pooling
+    assert net(random_ids(2, 5, 3)).shape == (2, 2)
+
+
+def test_net_kwargs_hold_only_the_arch_specific_sizes() -> None:
+    assert "channels" not in get_preset("dense").net_kwargs()
+    assert "hidden_dim" not in get_preset("cnn").net_kwargs()
+    assert get_preset("cnn").net_kwargs()["channels"] == get_preset("cnn").channels
+
+
+def test_get_preset_rejects_unknown_arch_and_preset_listing_choices() -> None:
+    with pytest.raises(ValueError, match=r"'rnn'.*dense, cnn"):
+        get_preset("rnn")
+    with pytest.raises(ValueError, match=r"'fast'.*seed, tuned"):
+        get_preset("dense", "fast")
+
+
+def test_overrides_are_applied_and_validated() -> None:
+    assert get_preset("dense", "seed", epochs=1).epochs == 1
+    for bad in (
+        {"epochs": 0},
+        {"batch_size": -1},
+        {"hidden_dim": -28},
+        {"channels": (28, 0, 8)},
+        {"dropout": 1.5},
+        {"learning_rate": 0.0},
+        {"weight_decay": -1e-4},
+        {"pooling": "sum"},
+        {"kernel_size": 4},
+        {"max_len": 0},
+        {"no_such_field": 3},
+    ):
+        with pytest.raises(ValueError):
+            get_preset("dense", "seed", **bad)
+
+
+def test_presets_are_frozen() -> None:
+    preset = get_preset("cnn")
+    with pytest.raises(ValueError):
+        preset.epochs = 99  # type: ignore[misc]
+    assert isinstance(preset, Preset)
