@@ -101,7 +101,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     try:
         server, server_log = procs.start(
             "prefect-server",
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
+            [
+                str(BIN / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(prefect_port),
+            ],
         )
         tracking, tracking_log = procs.start(
             "mlflow-server",
@@ -120,8 +128,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 "1",
             ],
         )
-        wait_for(f"http://127.0.0.1:{prefect_port}/api/health", SERVER_START_TIMEOUT, server, server_log)
-        wait_for(f"http://127.0.0.1:{mlflow_port}/health", SERVER_START_TIMEOUT, tracking, tracking_log)
+        wait_for(
+            f"http://127.0.0.1:{prefect_port}/api/health", SERVER_START_TIMEOUT, server, server_log
+        )
+        wait_for(
+            f"http://127.0.0.1:{mlflow_port}/health", SERVER_START_TIMEOUT, tracking, tracking_log
+        )
 
         def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
             return subprocess.run(
@@ -138,7 +150,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         deployed = cli("deploy", "--all")
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         procs.start(
-            "worker", [str(BIN / "prefect"), "worker", "start", "--pool", "imdb-pool", "--type", "process"]
+            "worker",
+            [str(BIN / "prefect"), "worker", "start", "--pool", "imdb-pool", "--type", "process"],
         )
         yield {"cli": cli, "tracking_uri": env["MLFLOW_TRACKING_URI"], "root": root}
     finally:
@@ -153,7 +166,9 @@ def champion_versions(client: MlflowClient) -> dict[str, str]:
 
 
 def test_smoke_deployment_trains_analyses_registers_and_guards_the_champion(stack) -> None:
-    first = stack["cli"]("deployment", "run", "imdb-sentiment/smoke", "--watch", timeout=RUN_TIMEOUT)
+    first = stack["cli"](
+        "deployment", "run", "imdb-sentiment/smoke", "--watch", timeout=RUN_TIMEOUT
+    )
     output = first.stdout + first.stderr
     assert first.returncode == 0, output
     assert "Completed" in output, output
@@ -166,7 +181,11 @@ def test_smoke_deployment_trains_analyses_registers_and_guards_the_champion(stac
     for run in by_arch.values():
         assert {"test_acc", "test_loss", "test_f1", "test_roc_auc"} <= set(run.data.metrics)
         analysis = {a.path for a in client.list_artifacts(run.info.run_id, "analysis")}
-        assert {"analysis/population.png", "analysis/insights.md", "analysis/clusters.csv"} <= analysis
+        assert {
+            "analysis/population.png",
+            "analysis/insights.md",
+            "analysis/clusters.csv",
+        } <= analysis
     champions = champion_versions(client)
     for arch, run in by_arch.items():
         version = client.get_model_version(f"imdb-sentiment-{arch}", champions[arch])

@@ -62,5 +62,14 @@ def test_cli_rejects_an_unknown_arch_before_any_work() -> None:
 def test_cli_help_lists_the_flags() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for flag in ("--dataset", "--data-path", "--archs", "--preset", "--epochs", "--limit", "--seed", "--devices"):
+    for flag in (
+        "--dataset",
+        "--data-path",
+        "--archs",
+        "--preset",
+        "--epochs",
+        "--limit",
+        "--seed",
+        "--devices",
+    ):
         assert flag in result.stdout
