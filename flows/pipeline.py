@@ -166,13 +166,15 @@ def imdb_sentiment(
         for arch in params.archs
     }
     analyses = {
-        arch: analyse_model(result["run_id"], prepared_dir, metadata_path, model_name=arch)
+        arch: analyse_model(
+            result["run_id"], result["model_uri"], prepared_dir, metadata_path, model_name=arch
+        )
         for arch, result in trained.items()
     }
     # Only now, with every model trained and analysed, are versions registered.
     decisions = {
         arch: register_and_promote_model(
-            result["run_id"], arch, prepared_dir, promote=params.promote
+            result["run_id"], result["model_uri"], arch, prepared_dir, promote=params.promote
         )
         for arch, result in trained.items()
     }

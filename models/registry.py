@@ -58,13 +58,14 @@ def current_champion(client: MlflowClient, name: str) -> str | None:
 
 def register_and_promote(
     run_id: str,
+    model_uri: str,
     arch: str,
     reviews: pd.DataFrame,
     *,
     promote: bool = True,
     block_reason: str | None = None,
 ) -> PromotionDecision:
-    """Register `runs:/<run_id>/model` and move `champion` to it if it is at least as good.
+    """Register the model logged by `run_id` (at `model_uri`) and move `champion` to it if it is at least as good.
 
     `block_reason` (a regression alert, say) keeps the alias where it is whatever the scores.
     The decision is logged to the run as tags and metrics.
@@ -72,7 +73,7 @@ def register_and_promote(
     client = MlflowClient()
     name = registered_name(arch)
     champion = current_champion(client, name)
-    version = mlflow.register_model(f"runs:/{run_id}/model", name).version
+    version = mlflow.register_model(model_uri, name).version
     try:
         new_score = accuracy_on(f"models:/{name}/{version}", reviews)
         champion_score = (

@@ -62,7 +62,7 @@ TEST_METRICS = ("test_loss", "test_acc", "test_f1", "test_roc_auc")
 class TrainResult:
     arch: str
     run_id: str
-    model_uri: str  # runs:/<run_id>/model
+    model_uri: str  # models:/m-<id>, the logged model (runs:/<run_id>/model on ranks > 0)
     registered_version: int | None  # None when not registered (or on DDP ranks other than 0)
     metrics: dict[str, float]  # test_* on the whole test split, best_val_loss
     best_checkpoint: str
@@ -292,9 +292,9 @@ def train(
     if best_val is not None:
         metrics["best_val_loss"] = float(best_val)
 
-    registered_version = None
+    model_uri, registered_version = f"runs:/{run_id}/model", None
     if trainer.is_global_zero:
-        registered_version = _log_outputs(
+        model_uri, registered_version = _log_outputs(
             run_id,
             module,
             spec,
@@ -306,7 +306,7 @@ def train(
     return TrainResult(
         arch=arch,
         run_id=run_id,
-        model_uri=f"runs:/{run_id}/model",
+        model_uri=model_uri,
         registered_version=registered_version,
         metrics=metrics,
         best_checkpoint=checkpoint.best_model_path,
@@ -323,7 +323,7 @@ def _log_outputs(
     data: PreparedData,
     metrics: dict[str, float],
     registered_model_name: str | None,
-) -> int | None:
+) -> tuple[str, int | None]:
     """Figures, summary metrics and the raw-text model; the run ends FAILED if any of it fails."""
     client = MlflowClient()
     assert module.test_confusion is not None
@@ -337,7 +337,8 @@ def _log_outputs(
         info = log_sentiment_model(
             module.net.cpu(), preset, data.vocab, registered_model_name=registered_model_name
         )
-    return info.registered_model_version
+    # MLflow 3 logs models as their own entities: `models:/m-<id>` names this one exactly.
+    return info.model_uri, info.registered_model_version
 
 
 def register_model(run_id: str, arch: str) -> int:

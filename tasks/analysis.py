@@ -17,14 +17,15 @@ from data.text import tokenize
 @task(name="analyse", retries=0)
 def analyse_model(
     run_id: str,
+    model_uri: str,
     prepared_dir: str,
     metadata_path: str,
     model_name: str = "model",
     split: str = "test",
     explain_ids: list[str] | None = None,
 ) -> dict:
-    """Analyse the model logged in `run_id` on `split`; artifacts land under `analysis/`."""
-    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").unwrap_python_model()
+    """Analyse the model at `model_uri`, logged by `run_id`, on `split`; artifacts land under `analysis/`."""
+    model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
     data = PreparedData.load(prepared_dir)
     samples, ids = data.split(split)
     metadata = pd.read_parquet(metadata_path)

@@ -10,8 +10,15 @@ from models.registry import register_and_promote
 
 @task(name="register-and-promote", retries=0)
 def register_and_promote_model(
-    run_id: str, arch: str, prepared_dir: str, promote: bool = True, block_reason: str | None = None
+    run_id: str,
+    model_uri: str,
+    arch: str,
+    prepared_dir: str,
+    promote: bool = True,
+    block_reason: str | None = None,
 ) -> dict:
     test, _ = PreparedData.load(prepared_dir).split("test")
-    decision = register_and_promote(run_id, arch, test, promote=promote, block_reason=block_reason)
+    decision = register_and_promote(
+        run_id, model_uri, arch, test, promote=promote, block_reason=block_reason
+    )
     return decision.as_dict()

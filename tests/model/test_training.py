@@ -134,7 +134,7 @@ def test_best_checkpoint_and_registration(
     checkpoint = Path(result.best_checkpoint)
     assert checkpoint.parent == get_settings().output_dir / "checkpoints" / result.run_id
     assert checkpoint.exists()
-    assert result.model_uri == f"runs:/{result.run_id}/model"
+    assert result.model_uri.startswith("models:/m-")
     assert result.registered_version is not None
     version = client.get_model_version(registered_name(arch), str(result.registered_version))
     assert version.run_id == result.run_id
