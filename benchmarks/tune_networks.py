@@ -6,8 +6,8 @@ reports its val/test accuracy and the seconds per epoch. Runs on one thread on p
 machine is shared. Encoded arrays are cached under --cache (outside the repo: review text never
 enters the repository).
 
-    .venv/bin/python benchmarks/tune_networks.py --arch cnn --vocab 30000 --max-len 400 \
-        --embedding 64 --channels 64 64 64 --pooling max --epochs 4
+    .venv/bin/python benchmarks/tune_networks.py --arch cnn --vocab 20000 --max-len 800 \
+        --embedding 32 --channels 64 64 64 --pooling meanmax --dropout 0.5 --batch 64 --wd 1e-2 --epochs 4
 """
 
 from __future__ import annotations
