@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from data.prepare import DATASETS
 from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, get_preset
 from models.tracking import configure_tracking
-from tasks.analysis import analyse_model
+from tasks.analysis import analyse_model, behaviour_tests
 from tasks.data import compute_text_metadata, locate_data, prepare_data
 from tasks.registry import register_and_promote_model
 from tasks.report import publish_summary
@@ -125,7 +125,7 @@ def imdb_sentiment(
     devices: str | int = "auto",
     promote: bool = True,
 ) -> dict:
-    """Prepare data, train and analyse each architecture, then register and promote."""
+    """Prepare data, train, analyse and behaviour-test each architecture, then register and promote."""
     params = validate_params(
         dataset=dataset,
         data_path=data_path,
@@ -171,6 +171,10 @@ def imdb_sentiment(
         )
         for arch, result in trained.items()
     }
+    behaviour = {
+        arch: behaviour_tests(result["run_id"], result["model_uri"])
+        for arch, result in trained.items()
+    }
     # Only now, with every model trained and analysed, are versions registered.
     decisions = {
         arch: register_and_promote_model(
@@ -178,9 +182,14 @@ def imdb_sentiment(
         )
         for arch, result in trained.items()
     }
-    summary = publish_summary(trained, decisions)
+    summary = publish_summary(trained, decisions, behaviour)
     logger.info("\n%s", summary)
-    return {"trained": trained, "analyses": analyses, "decisions": decisions}
+    return {
+        "trained": trained,
+        "analyses": analyses,
+        "behaviour": behaviour,
+        "decisions": decisions,
+    }
 
 
 def parse_epochs(text: str | None, archs: list[str]) -> dict[str, int]:

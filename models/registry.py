@@ -51,7 +51,7 @@ def accuracy_on(model_uri: str, reviews: pd.DataFrame) -> float:
 
 def current_champion(client: MlflowClient, name: str) -> str | None:
     try:
-        return client.get_model_version_by_alias(name, CHAMPION).version
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
         return None  # no such model or no alias yet
 
@@ -73,7 +73,7 @@ def register_and_promote(
     client = MlflowClient()
     name = registered_name(arch)
     champion = current_champion(client, name)
-    version = mlflow.register_model(model_uri, name).version
+    version = str(mlflow.register_model(model_uri, name).version)
     try:
         new_score = accuracy_on(f"models:/{name}/{version}", reviews)
         champion_score = (

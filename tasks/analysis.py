@@ -1,4 +1,4 @@
-"""Prefect task that runs the error analysis of one trained model and logs it to its MLflow run."""
+"""Prefect tasks that analyse one trained model (errors, behaviour) and log it to its MLflow run."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import tempfile
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from prefect import task
 
+from analysis.behaviour import behaviour_markdown, behaviour_metrics, run_behaviour_suite
 from analysis.report import analyse
 from data.prepare import PreparedData
 from data.text import tokenize
@@ -52,3 +54,20 @@ def analyse_model(
                 {f"analysis_seconds_{step}": float(sec) for step, sec in result["timings"].items()}
             )
     return {"run_id": run_id, "timings": result["timings"], "n_samples": len(samples)}
+
+
+@task(name="behaviour-tests", retries=0)
+def behaviour_tests(run_id: str, model_uri: str, seed: int = 0) -> dict[str, float]:
+    """Run the templated behavioural checks on the logged model; pass rates land in its run."""
+    model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+
+    def predict_proba(texts: list[str]) -> np.ndarray:
+        return model.predict(None, pd.DataFrame({"review": texts}))["prob_positive"].to_numpy()
+
+    summary, results = run_behaviour_suite(predict_proba, seed=seed)
+    metrics = behaviour_metrics(summary)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics(metrics)
+        mlflow.log_text(behaviour_markdown(summary, results), "behaviour/report.md")
+        mlflow.log_text(results.to_csv(index=False), "behaviour/results.csv")
+    return metrics

@@ -18,7 +18,9 @@ def run_url(run_id: str) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
-def summary_markdown(trained: dict[str, dict], decisions: dict[str, dict]) -> str:
+def summary_markdown(
+    trained: dict[str, dict], decisions: dict[str, dict], behaviour: dict[str, dict] | None = None
+) -> str:
     """Both models' test metrics, links to their MLflow runs, and the promotion decisions."""
     lines = [
         "# imdb-sentiment run",
@@ -40,6 +42,13 @@ def summary_markdown(trained: dict[str, dict], decisions: dict[str, dict]) -> st
             f" | {result['train_seconds']:.0f} | [{result['run_id'][:8]}]({run_url(result['run_id'])})"
             f" | {verdict} |"
         )
+    if behaviour:
+        checks = sorted({key for rates in behaviour.values() for key in rates})
+        names = [c.removeprefix("behaviour_").removesuffix("_pass_rate") for c in checks]
+        lines += ["", "## Behavioural checks (pass rate)", ""]
+        lines += ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for arch, rates in behaviour.items():
+            lines.append(f"| {arch} | " + " | ".join(f"{rates[c]:.2f}" for c in checks) + " |")
     lines += ["", "## Promotion decisions", ""]
     for arch, decision in decisions.items():
         champ = decision["champion_score"]
@@ -56,8 +65,10 @@ def summary_markdown(trained: dict[str, dict], decisions: dict[str, dict]) -> st
 
 
 @task(name="publish-summary")
-def publish_summary(trained: dict[str, dict], decisions: dict[str, dict]) -> str:
-    markdown = summary_markdown(trained, decisions)
+def publish_summary(
+    trained: dict[str, dict], decisions: dict[str, dict], behaviour: dict[str, dict] | None = None
+) -> str:
+    markdown = summary_markdown(trained, decisions, behaviour)
     create_markdown_artifact(
         markdown, key="imdb-sentiment-summary", description="Test metrics and promotion"
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from analysis.behaviour import CHECKS
 from config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -180,6 +181,7 @@ def test_smoke_deployment_trains_analyses_registers_and_guards_the_champion(stac
     assert set(by_arch) == {"dense", "cnn"}
     for run in by_arch.values():
         assert {"test_acc", "test_loss", "test_f1", "test_roc_auc"} <= set(run.data.metrics)
+        assert {f"behaviour_{c}_pass_rate" for c in CHECKS} <= set(run.data.metrics)
         analysis = {a.path for a in client.list_artifacts(run.info.run_id, "analysis")}
         assert {
             "analysis/population.png",
