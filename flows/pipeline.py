@@ -1,4 +1,4 @@
-"""The `imdb-sentiment` flow: data -> text metadata -> train each model -> analyse each -> register.
+"""The `imdb-sentiment` flow: data -> metadata -> train -> analyse -> compare -> register, promote.
 
     python -m flows.pipeline --help                  # run locally, no server needed
     prefect deployment run 'imdb-sentiment/weekly-retrain'   # run through a deployment
@@ -20,6 +20,7 @@ from data.prepare import DATASETS
 from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, get_preset
 from models.tracking import configure_tracking
 from tasks.analysis import analyse_model, behaviour_tests
+from tasks.comparison import check_regression, compare_models
 from tasks.data import compute_text_metadata, locate_data, prepare_data
 from tasks.registry import register_and_promote_model
 from tasks.report import publish_summary
@@ -40,6 +41,7 @@ class PipelineParams(BaseModel):
     seed: int = 42
     devices: str | int = "auto"
     promote: bool = True
+    allow_regression: bool = False  # promote even when the regression check raised an alert
 
     @field_validator("dataset")
     @classmethod
@@ -124,8 +126,9 @@ def imdb_sentiment(
     seed: int = 42,
     devices: str | int = "auto",
     promote: bool = True,
+    allow_regression: bool = False,
 ) -> dict:
-    """Prepare data, train, analyse and behaviour-test each architecture, then register and promote."""
+    """Prepare data; train, analyse and behaviour-test each model; compare; register and promote."""
     params = validate_params(
         dataset=dataset,
         data_path=data_path,
@@ -136,6 +139,7 @@ def imdb_sentiment(
         seed=seed,
         devices=devices,
         promote=promote,
+        allow_regression=allow_regression,
     )
     configure_tracking()  # fails fast, naming the URI, if the tracking server is unreachable
     logger = get_run_logger()
@@ -175,19 +179,40 @@ def imdb_sentiment(
         arch: behaviour_tests(result["run_id"], result["model_uri"])
         for arch, result in trained.items()
     }
+    regressions = {
+        arch: check_regression(result["run_id"], arch) for arch, result in trained.items()
+    }
+    comparison = (
+        compare_models(trained, prepared_dir, behaviour, regressions)
+        if set(trained) == {"dense", "cnn"}
+        else None
+    )
     # Only now, with every model trained and analysed, are versions registered.
     decisions = {
         arch: register_and_promote_model(
-            result["run_id"], result["model_uri"], arch, prepared_dir, promote=params.promote
+            result["run_id"],
+            result["model_uri"],
+            arch,
+            prepared_dir,
+            promote=params.promote,
+            block_reason=(
+                regressions[arch]["reason"]
+                if regressions[arch]["alert"] and not params.allow_regression
+                else None
+            ),
         )
         for arch, result in trained.items()
     }
-    summary = publish_summary(trained, decisions, behaviour)
+    summary = publish_summary(
+        trained, decisions, behaviour, comparison["run_id"] if comparison else None
+    )
     logger.info("\n%s", summary)
     return {
         "trained": trained,
         "analyses": analyses,
         "behaviour": behaviour,
+        "regressions": regressions,
+        "comparison": comparison,
         "decisions": decisions,
     }
 
@@ -218,6 +243,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--devices", default="auto", help="'auto' or a device count")
     parser.add_argument("--no-promote", action="store_true", help="register without promoting")
+    parser.add_argument(
+        "--allow-regression", action="store_true", help="promote despite a regression alert"
+    )
     args = parser.parse_args(argv)
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     try:  # validate here too, so a bad flag fails before Prefect starts a server
@@ -243,6 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed,
         devices=args.devices,
         promote=not args.no_promote,
+        allow_regression=args.allow_regression,
     )
 
 

@@ -19,7 +19,10 @@ def run_url(run_id: str) -> str:
 
 
 def summary_markdown(
-    trained: dict[str, dict], decisions: dict[str, dict], behaviour: dict[str, dict] | None = None
+    trained: dict[str, dict],
+    decisions: dict[str, dict],
+    behaviour: dict[str, dict] | None = None,
+    comparison_run: str | None = None,
 ) -> str:
     """Both models' test metrics, links to their MLflow runs, and the promotion decisions."""
     lines = [
@@ -42,6 +45,8 @@ def summary_markdown(
             f" | {result['train_seconds']:.0f} | [{result['run_id'][:8]}]({run_url(result['run_id'])})"
             f" | {verdict} |"
         )
+    if comparison_run:
+        lines += ["", f"Dense vs CNN comparison: [{comparison_run[:8]}]({run_url(comparison_run)})"]
     if behaviour:
         checks = sorted({key for rates in behaviour.values() for key in rates})
         names = [c.removeprefix("behaviour_").removesuffix("_pass_rate") for c in checks]
@@ -66,9 +71,12 @@ def summary_markdown(
 
 @task(name="publish-summary")
 def publish_summary(
-    trained: dict[str, dict], decisions: dict[str, dict], behaviour: dict[str, dict] | None = None
+    trained: dict[str, dict],
+    decisions: dict[str, dict],
+    behaviour: dict[str, dict] | None = None,
+    comparison_run: str | None = None,
 ) -> str:
-    markdown = summary_markdown(trained, decisions, behaviour)
+    markdown = summary_markdown(trained, decisions, behaviour, comparison_run)
     create_markdown_artifact(
         markdown, key="imdb-sentiment-summary", description="Test metrics and promotion"
     )
