@@ -731,3 +731,9 @@ def write_comparison(
     flips.to_csv(paths["phrase_flips"], index=False)
     comp.metrics.to_csv(paths["metrics"], index=False)
     return paths, comparison_numbers(comp)
+
+
+if __name__ == "__main__":  # python -m analysis.compare RUN_A RUN_B
+    from analysis.compare_runs import main
+
+    main()

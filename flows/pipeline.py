@@ -183,7 +183,7 @@ def imdb_sentiment(
         arch: check_regression(result["run_id"], arch) for arch, result in trained.items()
     }
     comparison = (
-        compare_models(trained, prepared_dir, behaviour, regressions)
+        compare_models(trained, prepared_dir, regressions)
         if set(trained) == {"dense", "cnn"}
         else None
     )

@@ -154,7 +154,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             "worker",
             [str(BIN / "prefect"), "worker", "start", "--pool", "imdb-pool", "--type", "process"],
         )
-        yield {"cli": cli, "tracking_uri": env["MLFLOW_TRACKING_URI"], "root": root}
+        yield {"cli": cli, "tracking_uri": env["MLFLOW_TRACKING_URI"], "root": root, "env": env}
     finally:
         procs.stop_all()
 
@@ -188,6 +188,35 @@ def test_smoke_deployment_trains_analyses_registers_and_guards_the_champion(stac
             "analysis/insights.md",
             "analysis/clusters.csv",
         } <= analysis
+    comparison = client.search_runs([experiment.experiment_id], "tags.kind = 'comparison'")
+    assert len(comparison) == 1
+    files = {a.path for a in client.list_artifacts(comparison[0].info.run_id, "comparison")}
+    assert {"comparison/report.html", "comparison/report.md", "comparison/triage.csv"} <= files
+    assert "loss_reduction_dense_top50_by_cnn" in comparison[0].data.metrics
+    for run in by_arch.values():
+        assert run.data.tags["mlflow.parentRunId"] == comparison[0].info.run_id
+
+    # Any two runs can be compared from the command line too.
+    out = stack["root"] / "cli-comparison"
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analysis.compare",
+            by_arch["dense"].info.run_id,
+            by_arch["cnn"].info.run_id,
+            "--out",
+            str(out),
+        ],
+        cwd=PROJECT_ROOT,
+        env=stack["env"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "dense vs cnn" in (out / "report.html").read_text(encoding="utf-8")
+
     champions = champion_versions(client)
     for arch, run in by_arch.items():
         version = client.get_model_version(f"imdb-sentiment-{arch}", champions[arch])

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from analysis.compare_runs import SAMPLES_ARTIFACT, logged_samples
 from data.prepare import PreparedData
 from models.registry import CHAMPION, register_and_promote
-from tasks.comparison import SAMPLES_ARTIFACT, check_regression, logged_samples
+from tasks.comparison import check_regression
 from tests.model.conftest import train_tiny
 
 
