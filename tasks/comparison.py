@@ -56,6 +56,7 @@ def check_regression(run_id: str, arch: str, threshold: float = 0.1) -> dict:
         "champion_version": champion,
         "reason": result["reason"],
         "flips": {k: int(v) for k, v in result["flips"].items()},
+        "matched_clusters": int(result["clusters"]["old_cluster"].notna().sum()),
     }
 
 

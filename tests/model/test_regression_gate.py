@@ -79,6 +79,12 @@ def test_planted_degraded_model_raises_an_alert_and_keeps_the_champion(
     verdict = check_regression.fn(degraded.run_id, "cnn")
     assert verdict["compared"] and verdict["alert"]
     assert "length" in verdict["reason"]
+    # Planted: the longest fifth flipped. Right->wrong and wrong->right both show up as flips.
+    long = table["length"] >= table["length"].quantile(0.8)
+    right = table["pred"] == table["label"]
+    assert verdict["flips"]["right_to_wrong"] == int((long & right).sum())
+    assert verdict["flips"]["wrong_to_right"] == int((long & ~right).sum())
+    assert verdict["matched_clusters"] == table["cluster"].nunique()
     assert client.get_run(degraded.run_id).data.tags["regression_alert"] == "true"
 
     blocked = register_and_promote(
