@@ -6,7 +6,7 @@ same seed, on the same batches (the same data module), with the same optimizer, 
 number of epochs, validation included. The ratio of the two is the framework overhead (target:
 <= 1.15). A TF-IDF (1-2 grams) + logistic regression baseline is trained on the same split.
 
-    IMDB_ARCHIVE=/work/shared/data/aclImdb_v1.tar.gz \
+    IMDB_ARCHIVE=../shared/data/aclImdb_v1.tar.gz \
         .venv/bin/python benchmarks/train_benchmark.py --archs dense cnn --preset tuned
     .venv/bin/python benchmarks/train_benchmark.py --limit 2000 --epochs 1   # a quick check
 
@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import get_settings  # noqa: E402
+from config import PROJECT_ROOT, get_settings  # noqa: E402
 from data.prepare import PreparedData, prepare_dataset  # noqa: E402
 from data.text import standardize  # noqa: E402
 from models.datamodule import IMDBDataModule  # noqa: E402
@@ -45,7 +45,7 @@ from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, Preset, get_preset  #
 from models.train import train  # noqa: E402
 
 MAX_OVERHEAD = 1.15
-DEFAULT_ARCHIVE = Path("/work/shared/data/aclImdb_v1.tar.gz")
+DEFAULT_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
 
 
 @dataclass
@@ -92,6 +92,11 @@ def plain_pytorch(
         net.parameters(), lr=preset.learning_rate, weight_decay=preset.weight_decay
     )
     train_loader, val_loader = data.train_dataloader(), data.val_dataloader()
+    total = max(1, epochs * len(train_loader))
+    decay = 0.0 if preset.lr_schedule == "constant" else 1.0  # as SentimentClassifier does
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: max(0.0, 1.0 - decay * step / total)
+    )
     start = time.perf_counter()
     for _ in range(epochs):
         net.train()
@@ -99,6 +104,7 @@ def plain_pytorch(
             optimizer.zero_grad()
             F.cross_entropy(net(ids), labels).backward()
             optimizer.step()
+            schedule.step()
         evaluate(net, val_loader)
     seconds = (time.perf_counter() - start) / epochs
     _, test_acc = evaluate(net, data.test_dataloader())

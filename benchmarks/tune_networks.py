@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data.imdb import read_imdb  # noqa: E402
 from data.prepare import assign_validation  # noqa: E402
 from data.text import Vocabulary, tokenize  # noqa: E402
-from models.networks import build_net  # noqa: E402
+from models.networks import OOV_ID, PAD_ID, build_net  # noqa: E402
 
 ARCHIVE = Path("/work/shared/data/aclImdb_v1.tar.gz")
 
@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--embedding", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=28)
     parser.add_argument("--channels", type=int, nargs=3, default=(28, 16, 8))
+    parser.add_argument("--kernel", type=int, default=3)
     parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--pooling", default="mean")
     parser.add_argument("--epochs", type=int, default=10)
@@ -87,6 +88,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--wd", type=float, default=0.0)
+    # Per-step learning-rate schedule over the planned `--epochs`: "linear" decays lr -> 0 after a
+    # linear warm-up over `--warmup` of the steps; "onecycle" is OneCycleLR(max_lr=lr, pct_start).
+    parser.add_argument("--schedule", choices=("none", "linear", "onecycle"), default="none")
+    parser.add_argument("--warmup", type=float, default=0.0)
+    # Word dropout: during training, replace each real token by the out-of-vocabulary id with
+    # this probability.
+    parser.add_argument("--word-dropout", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/tune"))
     parser.add_argument("--log", type=Path, default=Path("/tmp/tune/results.jsonl"))
@@ -103,7 +111,7 @@ def main() -> None:
     if args.arch == "dense":
         kwargs = {"hidden_dim": args.hidden}
     else:
-        kwargs = {"channels": tuple(args.channels)}
+        kwargs = {"channels": tuple(args.channels), "kernel_size": args.kernel}
     net = build_net(
         args.arch,
         args.vocab,
@@ -114,6 +122,21 @@ def main() -> None:
     )
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.wd)
     train_ids, train_labels = parts["train"]
+    total_steps = args.epochs * -(-len(train_ids) // args.batch)
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    if args.schedule == "linear":
+        warm = max(1, round(args.warmup * total_steps))
+
+        def factor(step: int) -> float:
+            if step < warm and args.warmup > 0:
+                return (step + 1) / warm
+            return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    elif args.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=args.lr, total_steps=total_steps, pct_start=args.warmup or 0.3
+        )
     best: dict | None = None
     history, epoch_seconds = [], []
     generator = torch.Generator().manual_seed(args.seed)
@@ -124,9 +147,17 @@ def main() -> None:
         for first in range(0, len(order), args.batch):
             batch = order[first : first + args.batch]
             optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(net(train_ids[batch]), train_labels[batch])
+            inputs = train_ids[batch]
+            if args.word_dropout > 0:
+                drop = (torch.rand(inputs.shape, generator=generator) < args.word_dropout) & (
+                    inputs != PAD_ID
+                )
+                inputs = inputs.masked_fill(drop, OOV_ID)
+            loss = nn.functional.cross_entropy(net(inputs), train_labels[batch])
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
         epoch_seconds.append(time.perf_counter() - start)
         val_loss, val_acc = evaluate(net, *parts["val"])
         test_loss, test_acc = evaluate(net, *parts["test"])

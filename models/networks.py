@@ -73,17 +73,28 @@ class SentimentNet(nn.Module):
     embedding: nn.Embedding
     latent_dim: int
 
-    def __init__(self, vocab_size: int, embedding_dim: int, dropout: float, pooling: str) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        dropout: float,
+        pooling: str,
+        word_dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         _check_positive("vocab_size", vocab_size)
         _check_positive("embedding_dim", embedding_dim)
         _check_dropout(dropout)
+        _check_dropout(word_dropout)
         _check_pooling(pooling)
         if vocab_size <= max(PAD_ID, OOV_ID):
             raise ValueError(f"vocab_size must exceed the reserved ids, got {vocab_size}")
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.pooling = pooling
+        # Word dropout (training only): each real token becomes the out-of-vocabulary id with this
+        # probability. Off by default; eval and the captum path (embeddings in) never drop words.
+        self.word_dropout = float(word_dropout)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
         # Small uniform init (as Keras does) instead of N(0, 1): Adam moves each weight by about
         # the learning rate per step, so unit-scale embeddings take many epochs to become useful.
@@ -115,7 +126,11 @@ class SentimentNet(nn.Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         """Logits (B, 2) for right-padded token ids (B, L)."""
-        return self.forward_from_embeddings(self.embedding(ids), ids != PAD_ID)
+        mask = ids != PAD_ID
+        if self.training and self.word_dropout > 0:
+            dropped = torch.rand(ids.shape, device=ids.device) < self.word_dropout
+            ids = ids.masked_fill(dropped & mask, OOV_ID)
+        return self.forward_from_embeddings(self.embedding(ids), mask)
 
     def latent(self, ids: Tensor) -> Tensor:
         """Pooled features just before the classifier head: (B, latent_dim)."""
@@ -132,8 +147,9 @@ class DenseNet(SentimentNet):
         hidden_dim: int = 28,
         dropout: float = 0.2,
         pooling: str = "mean",
+        word_dropout: float = 0.0,
     ) -> None:
-        super().__init__(vocab_size, embedding_dim, dropout, pooling)
+        super().__init__(vocab_size, embedding_dim, dropout, pooling, word_dropout)
         _check_positive("hidden_dim", hidden_dim)
         self.hidden_dim = hidden_dim
         self.token_dense = nn.Linear(embedding_dim, hidden_dim)
@@ -155,8 +171,9 @@ class CNNNet(SentimentNet):
         kernel_size: int = 3,
         dropout: float = 0.2,
         pooling: str = "mean",
+        word_dropout: float = 0.0,
     ) -> None:
-        super().__init__(vocab_size, embedding_dim, dropout, pooling)
+        super().__init__(vocab_size, embedding_dim, dropout, pooling, word_dropout)
         channels = tuple(channels)
         if len(channels) != 3:
             raise ValueError(f"channels must give 3 conv widths, got {channels!r}")

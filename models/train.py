@@ -225,7 +225,7 @@ def train(
     data.setup()
     assert data.data is not None
     net = build_net(arch, spec.vocab_size, **spec.net_kwargs())
-    module = SentimentClassifier(net, spec.learning_rate, spec.weight_decay)
+    module = SentimentClassifier(net, spec.learning_rate, spec.weight_decay, spec.lr_schedule)
     n_parameters = sum(p.numel() for p in net.parameters())
     if log_every_n_steps is None:
         log_every_n_steps = log_interval(

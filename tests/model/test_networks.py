@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import torch
 
-from models.networks import PAD_ID, POOLINGS, CNNNet, DenseNet, SentimentNet, build_net
+from models.networks import OOV_ID, PAD_ID, POOLINGS, CNNNet, DenseNet, SentimentNet, build_net
 from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, Preset, get_preset
 
 VOCAB = 50
@@ -273,3 +273,23 @@ def test_presets_are_frozen() -> None:
     with pytest.raises(ValueError):
         preset.epochs = 99  # type: ignore[misc]
     assert isinstance(preset, Preset)
+
+
+def test_word_dropout_is_off_by_default_and_active_in_train_mode_only() -> None:
+    assert tiny_net("cnn").word_dropout == 0.0
+    torch.manual_seed(0)
+    net = build_net("dense", VOCAB, word_dropout=0.5, **TINY["dense"])
+    ids = torch.randint(2, VOCAB, (4, 12))
+    ids[:, 9:] = PAD_ID
+    net.eval()
+    assert torch.equal(net(ids), net(ids))
+    seen: list[torch.Tensor] = []
+    handle = net.embedding.register_forward_hook(lambda _m, inputs, _o: seen.append(inputs[0]))
+    net.train()
+    net(ids)
+    handle.remove()
+    dropped = seen[0]
+    assert (dropped[:, 9:] == PAD_ID).all()  # padding is never replaced
+    assert (dropped[:, :9] == OOV_ID).any() and (dropped[:, :9] != OOV_ID).any()
+    with pytest.raises(ValueError, match="dropout"):
+        build_net("cnn", VOCAB, word_dropout=1.0, **TINY["cnn"])
