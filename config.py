@@ -8,6 +8,7 @@ defaults below; `get_settings()` is the one entry point.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +23,13 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 EXPERIMENT_NAME = "imdb-sentiment"
+
+
+def require_choice(what: str, value: str, choices: Sequence[str]) -> str:
+    """`value` if it is one of `choices`, else a ValueError naming it and the valid choices."""
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+    return value
 
 
 class Settings(BaseSettings):

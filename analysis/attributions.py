@@ -25,6 +25,9 @@ from analysis.samples import net_device
 logger = logging.getLogger(__name__)
 
 DEFAULT_N_STEPS = 32
+# Rows (review x interpolation step) pushed through the network at once. Without a cap IG runs
+# batch_size * n_steps rows with gradients: 512 rows of 800 tokens held 1.3 GB for the CNN.
+MAX_IG_ROWS = 64
 POSITIVE, NEGATIVE = 1, 0
 
 
@@ -69,6 +72,7 @@ def explain(
                 target=target,
                 additional_forward_args=(mask,),
                 n_steps=n_steps,
+                internal_batch_size=MAX_IG_ROWS,
                 return_convergence_delta=True,
             )
             per_token = attr.sum(dim=-1) * mask  # padding gets exactly 0, whatever IG gave it

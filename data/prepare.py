@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from config import get_settings
+from config import get_settings, require_choice
 from data.cache import atomic_publish_dir, params_hash
 from data.imdb import load_imdb, sort_reviews
 from data.synthetic import synthetic_reviews
@@ -76,12 +76,10 @@ def load_reviews(
     dataset: str = "imdb", data_path: str | Path | None = None, seed: int = 42
 ) -> tuple[pd.DataFrame, str]:
     """The raw review table of a dataset and the content hash of its source."""
-    if dataset == "imdb":
+    if require_choice("dataset", dataset, DATASETS) == "imdb":
         return load_imdb(data_path)
-    if dataset == "synthetic":
-        frame = synthetic_reviews(SYNTHETIC_SIZE, seed=seed)
-        return frame, params_hash("synthetic", SYNTHETIC_SIZE, seed)
-    raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    frame = synthetic_reviews(SYNTHETIC_SIZE, seed=seed)
+    return frame, params_hash("synthetic", SYNTHETIC_SIZE, seed)
 
 
 def limit_reviews(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:

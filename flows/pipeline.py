@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from config import require_choice
 from data.prepare import DATASETS
 from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, get_preset
 from models.tracking import configure_tracking
@@ -46,9 +48,7 @@ class PipelineParams(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, value: str) -> str:
-        if value not in DATASETS:
-            raise ValueError(f"unknown dataset {value!r}; choose one of {', '.join(DATASETS)}")
-        return value
+        return require_choice("dataset", value, DATASETS)
 
     @field_validator("archs")
     @classmethod
@@ -64,9 +64,7 @@ class PipelineParams(BaseModel):
     @field_validator("preset")
     @classmethod
     def _preset(cls, value: str) -> str:
-        if value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}; choose one of {', '.join(PRESETS)}")
-        return value
+        return require_choice("preset", value, PRESETS)
 
     @field_validator("epochs")
     @classmethod
@@ -276,5 +274,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    # The temporary server's telemetry heartbeat races its own first database migration and
+    # prints a "database is locked" traceback; it sends nothing useful offline anyway.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     logging.basicConfig(level=logging.INFO)
     main()

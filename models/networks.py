@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from config import require_choice
 from data.text import OOV_ID, PAD_ID
 
 __all__ = [
@@ -44,8 +45,7 @@ def _check_dropout(value: float) -> None:
 
 
 def _check_pooling(value: str) -> None:
-    if value not in POOLINGS:
-        raise ValueError(f"unknown pooling {value!r}; choose one of {', '.join(POOLINGS)}")
+    require_choice("pooling", value, POOLINGS)
 
 
 def masked_pool(features: Tensor, mask: Tensor, pooling: str) -> Tensor:
@@ -209,6 +209,5 @@ ARCHITECTURES: dict[str, type[SentimentNet]] = {"dense": DenseNet, "cnn": CNNNet
 
 def build_net(arch: str, vocab_size: int, **hyperparameters: object) -> SentimentNet:
     """Construct the network `arch` ("dense" or "cnn"); seed torch beforehand for reproducibility."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    require_choice("architecture", arch, tuple(ARCHITECTURES))
     return ARCHITECTURES[arch](vocab_size, **hyperparameters)  # type: ignore[arg-type]

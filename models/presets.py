@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config import require_choice
 from models.networks import POOLINGS
 
 ARCHS: tuple[str, ...] = ("dense", "cnn")
@@ -49,25 +50,17 @@ class Preset(BaseModel):
     @field_validator("arch")
     @classmethod
     def _known_arch(cls, value: str) -> str:
-        if value not in ARCHS:
-            raise ValueError(f"unknown architecture {value!r}; choose one of {', '.join(ARCHS)}")
-        return value
+        return require_choice("architecture", value, ARCHS)
 
     @field_validator("lr_schedule")
     @classmethod
     def _known_schedule(cls, value: str) -> str:
-        if value not in LR_SCHEDULES:
-            raise ValueError(
-                f"unknown lr_schedule {value!r}; choose one of {', '.join(LR_SCHEDULES)}"
-            )
-        return value
+        return require_choice("lr_schedule", value, LR_SCHEDULES)
 
     @field_validator("pooling")
     @classmethod
     def _known_pooling(cls, value: str) -> str:
-        if value not in POOLINGS:
-            raise ValueError(f"unknown pooling {value!r}; choose one of {', '.join(POOLINGS)}")
-        return value
+        return require_choice("pooling", value, POOLINGS)
 
     @field_validator("channels")
     @classmethod
@@ -152,9 +145,7 @@ _TABLE: dict[str, dict[str, dict[str, Any]]] = {
 
 def get_preset(arch: str, name: str = DEFAULT_PRESET, **overrides: Any) -> Preset:
     """The preset `name` for `arch`, with validated `overrides` (e.g. `epochs=1`)."""
-    if arch not in ARCHS:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    require_choice("architecture", arch, ARCHS)
+    require_choice("preset", name, PRESETS)
     # Unknown override keys are rejected by `extra="forbid"`; values by the field validators.
     return Preset(name=name, arch=arch, **{**_TABLE[name][arch], **overrides})

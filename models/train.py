@@ -42,7 +42,7 @@ from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 
-from config import PROJECT_ROOT, get_settings
+from config import PROJECT_ROOT, get_settings, require_choice
 from data.prepare import DATASETS, PreparedData, prepare_dataset
 from data.text import Vocabulary
 from models.datamodule import IMDBDataModule
@@ -353,8 +353,7 @@ def register_model(run_id: str, arch: str) -> int:
 
     Aliases are left alone: promotion is decided elsewhere (models.registry).
     """
-    if arch not in ARCHS:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    require_choice("architecture", arch, ARCHS)
     configure_tracking()
     return int(mlflow.register_model(f"runs:/{run_id}/model", registered_name(arch)).version)
 
