@@ -109,7 +109,7 @@ def analyse(
     k_range: Sequence[int] = K_RANGE,
     tokenize: Callable[[str], list[str]] | None = None,
     model_name: str = "model",
-    batch_size: int = 256,
+    batch_size: int = 64,
     n_jobs: int = 2,
     progress: bool = True,
 ) -> dict[str, Any]:

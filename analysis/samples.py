@@ -37,7 +37,7 @@ def net_device(net: nn.Module) -> torch.device:
 
 
 def predict(
-    net: nn.Module, ids: np.ndarray, batch_size: int = 256, progress: bool = True
+    net: nn.Module, ids: np.ndarray, batch_size: int = 64, progress: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """P(positive) [N] and pooled latent features [N, D] for encoded reviews `ids` [N, L].
 
@@ -59,8 +59,9 @@ def predict(
             ):
                 batch = torch.as_tensor(ids[start : start + batch_size], dtype=torch.long)
                 batch = batch.to(device)
-                probs.append(torch.softmax(net(batch), dim=-1)[:, 1].float().cpu().numpy())
-                latents.append(net.latent(batch).float().cpu().numpy())
+                latent = net.latent(batch)  # once: the logits are the head applied to it
+                probs.append(torch.softmax(net.classify(latent), dim=-1)[:, 1].float().cpu().numpy())
+                latents.append(latent.float().cpu().numpy())
     finally:
         net.train(was_training)
     if not probs:

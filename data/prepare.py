@@ -64,7 +64,8 @@ class PreparedData:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         return cls(
             frame=pd.read_parquet(folder / "frame.parquet"),
-            ids=np.load(folder / "ids.npy"),
+            # Memory-mapped: several tasks load the same data; each copies only the split it uses.
+            ids=np.load(folder / "ids.npy", mmap_mode="r"),
             vocab=Vocabulary.load(folder / "vocab.json"),
             max_len=int(meta["max_len"]),
             dataset=meta["dataset"],

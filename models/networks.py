@@ -120,9 +120,13 @@ class SentimentNet(nn.Module):
         embedded = self.embedding_dropout(embedded) * mask.unsqueeze(-1)
         return masked_pool(self.encode_tokens(embedded, mask), mask, self.pooling)
 
+    def classify(self, latent: Tensor) -> Tensor:
+        """Logits (B, 2) from pooled latent vectors: the head alone (analysis needs both)."""
+        return self.head(self.head_dropout(latent))
+
     def forward_from_embeddings(self, embedded: Tensor, mask: Tensor) -> Tensor:
         """Logits (B, 2) from (B, L, E) embeddings and a (B, L) mask, 1/True for real tokens."""
-        return self.head(self.head_dropout(self.pooled_from_embeddings(embedded, mask)))
+        return self.classify(self.pooled_from_embeddings(embedded, mask))
 
     def forward(self, ids: Tensor) -> Tensor:
         """Logits (B, 2) for right-padded token ids (B, L)."""

@@ -59,8 +59,11 @@ class StandInNet(nn.Module):
             embedded = torch.tanh(self.hidden(embedded))
         return (embedded * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
+    def classify(self, latent: Tensor) -> Tensor:
+        return self.head(latent)
+
     def forward_from_embeddings(self, embedded: Tensor, mask: Tensor) -> Tensor:
-        return self.head(self._pool(embedded, mask))
+        return self.classify(self._pool(embedded, mask))
 
     def forward(self, ids: Tensor) -> Tensor:
         return self.forward_from_embeddings(self.embedding(ids), ids != PAD_ID)

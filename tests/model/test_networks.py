@@ -89,6 +89,8 @@ def test_forward_equals_forward_from_embeddings(arch: str, pooling: str) -> None
         via_float_mask = net.forward_from_embeddings(net.embedding(ids), (ids != PAD_ID).float())
         torch.testing.assert_close(net(ids), via_embeddings, atol=0, rtol=0)
         torch.testing.assert_close(net(ids), via_float_mask, atol=1e-6, rtol=0)
+        # The analysis scores and embeds in one pass: the head applied to the latent vector.
+        torch.testing.assert_close(net(ids), net.classify(net.latent(ids)), atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
