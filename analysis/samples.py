@@ -60,7 +60,9 @@ def predict(
                 batch = torch.as_tensor(ids[start : start + batch_size], dtype=torch.long)
                 batch = batch.to(device)
                 latent = net.latent(batch)  # once: the logits are the head applied to it
-                probs.append(torch.softmax(net.classify(latent), dim=-1)[:, 1].float().cpu().numpy())
+                probs.append(
+                    torch.softmax(net.classify(latent), dim=-1)[:, 1].float().cpu().numpy()
+                )
                 latents.append(latent.float().cpu().numpy())
     finally:
         net.train(was_training)

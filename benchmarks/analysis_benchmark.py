@@ -89,7 +89,9 @@ def main() -> None:
     print(f"{'analyse() total':<24} {total:>8.1f}")
     if train_seconds is not None:
         print(f"{'training (fit)':<24} {train_seconds:>8.1f}")
-        print(f"analysis (cold metadata + analyse) / training: {(metadata_cold + total) / train_seconds:.2f}")
+        print(
+            f"analysis (cold metadata + analyse) / training: {(metadata_cold + total) / train_seconds:.2f}"
+        )
 
 
 if __name__ == "__main__":

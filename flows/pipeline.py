@@ -246,31 +246,23 @@ def main(argv: list[str] | None = None) -> dict:
     )
     args = parser.parse_args(argv)
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]
+    params = {
+        "dataset": args.dataset,
+        "data_path": args.data_path,
+        "archs": archs,
+        "preset": args.preset,
+        "epochs": parse_epochs(args.epochs, archs),
+        "limit": args.limit,
+        "seed": args.seed,
+        "devices": args.devices,
+        "promote": not args.no_promote,
+        "allow_regression": args.allow_regression,
+    }
     try:  # validate here too, so a bad flag fails before Prefect starts a server
-        validate_params(
-            dataset=args.dataset,
-            data_path=args.data_path,
-            archs=archs,
-            preset=args.preset,
-            epochs=parse_epochs(args.epochs, archs),
-            limit=args.limit,
-            seed=args.seed,
-            devices=args.devices,
-        )
+        validate_params(**params)
     except ValueError as error:
         parser.error(str(error))
-    return imdb_sentiment(
-        dataset=args.dataset,
-        data_path=args.data_path,
-        archs=archs,
-        preset=args.preset,
-        epochs=parse_epochs(args.epochs, archs),
-        limit=args.limit,
-        seed=args.seed,
-        devices=args.devices,
-        promote=not args.no_promote,
-        allow_regression=args.allow_regression,
-    )
+    return imdb_sentiment(**params)
 
 
 if __name__ == "__main__":
