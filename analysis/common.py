@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-PAD_ID = 0  # token-id contract of the data layer (data/text.py)
-OOV_ID = 1
+from data.text import OOV_ID, PAD_ID  # the token-id contract lives with the data layer
+
+__all__ = ["CLASS_NAMES", "DPI", "OOV_ID", "PAD_ID", "strip_tags"]
 CLASS_NAMES = {0: "negative", 1: "positive"}
 DPI = 110  # every PNG: legible on screen, small enough for the MLflow UI
 
