@@ -9,11 +9,13 @@ up to the convergence delta that is returned with them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from captum.attr import IntegratedGradients
 from torch import nn
@@ -171,3 +173,56 @@ def explain_reviews(
             )
         )
     return views
+
+
+# Global token importance: how a model reads each word across many reviews, not one. Computed on
+# a fixed subset of reviews chosen by review id alone, so two models (or a model and its
+# champion) are explained on exactly the same reviews and their importances can be compared.
+IMPORTANCE_COLUMNS = ("token", "count", "importance", "mean_abs_attribution")
+DEFAULT_IMPORTANCE_REVIEWS = 256
+DEFAULT_MIN_COUNT = 3
+
+
+def importance_rows(review_ids: Sequence[str], n: int = DEFAULT_IMPORTANCE_REVIEWS) -> np.ndarray:
+    """Positions of `n` reviews picked by a hash of their id: independent of model and row order."""
+    keys = [hashlib.blake2b(str(r).encode(), digest_size=8).digest() for r in review_ids]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return np.sort(np.asarray(order[:n], dtype=np.int64))
+
+
+def token_importance(
+    net: nn.Module,
+    ids: np.ndarray,
+    vocab: Sequence[str],
+    *,
+    n_steps: int = DEFAULT_N_STEPS,
+    min_count: int = DEFAULT_MIN_COUNT,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Per word: occurrences in `ids` and mean IG toward the positive class per occurrence.
+
+    `importance` > 0: the word pushes this model toward "positive" on average; < 0 toward
+    "negative". `mean_abs_attribution` is how much it matters either way. Words seen fewer than
+    `min_count` times are left out (one review's context would decide their sign). Sorted by
+    importance, most positive first; `<oov>` stands for every out-of-vocabulary word.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    attr, _ = explain(net, ids, POSITIVE, n_steps=n_steps, progress=progress)
+    real = ids != PAD_ID
+    token_ids, scores = ids[real], attr[real].astype(np.float64)
+    size = max(len(vocab), int(token_ids.max(initial=0)) + 1)
+    count = np.bincount(token_ids, minlength=size)
+    total = np.bincount(token_ids, weights=scores, minlength=size)
+    total_abs = np.bincount(token_ids, weights=np.abs(scores), minlength=size)
+    keep = np.flatnonzero(count >= max(min_count, 1))
+    table = pd.DataFrame(
+        {
+            "token": [vocab[i] for i in keep],
+            "count": count[keep],
+            "importance": total[keep] / count[keep],
+            "mean_abs_attribution": total_abs[keep] / count[keep],
+        }
+    )
+    return table.sort_values(
+        ["importance", "token"], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)

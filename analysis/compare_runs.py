@@ -24,6 +24,7 @@ from analysis.heatmap import render_heatmap_html, side_by_side
 from data.text import tokenize
 
 SAMPLES_ARTIFACT = "analysis/samples.parquet"
+IMPORTANCE_ARTIFACT = "analysis/token_importance.csv"
 METRIC_KEYS = ("test_acc", "test_loss", "test_f1", "test_roc_auc", "train_seconds", "n_parameters")
 
 
@@ -34,6 +35,18 @@ def logged_samples(run_id: str) -> pd.DataFrame:
             run_id=run_id, artifact_path=SAMPLES_ARTIFACT, dst_path=tmp
         )
         return pd.read_parquet(path)
+
+
+def logged_token_importance(run_id: str) -> pd.DataFrame | None:
+    """The token importance table a run logged, or None for a run analysed before it existed."""
+    names = {a.path for a in MlflowClient().list_artifacts(run_id, "analysis")}
+    if IMPORTANCE_ARTIFACT not in names:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=IMPORTANCE_ARTIFACT, dst_path=tmp
+        )
+        return pd.read_csv(path, keep_default_na=False)
 
 
 def logged_model(run_id: str):

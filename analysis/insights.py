@@ -303,3 +303,25 @@ def _same_as_text(same_as: str) -> str:
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
+
+
+def importance_markdown(importance: pd.DataFrame, reviews: int, top: int = 10) -> str:
+    """A section naming the words that push the model hardest each way, from `token_importance`."""
+    lines = ["", "## Words the model leans on", ""]
+    if importance.empty:
+        return "\n".join([*lines, "No token importance computed.", ""])
+    lines += [
+        f"Mean Integrated-Gradients attribution toward *positive* per occurrence, over {reviews} "
+        "reviews picked by id (the same reviews for every model). Full table: "
+        "`token_importance.csv`.",
+        "",
+        "| toward positive | score | toward negative | score |",
+        "|---|---:|---|---:|",
+    ]
+    positive = importance.nlargest(top, "importance")
+    negative = importance.nsmallest(top, "importance")
+    for pos, neg in zip(positive.itertuples(), negative.itertuples(), strict=False):
+        lines.append(
+            f"| {pos.token} | {pos.importance:+.3f} | {neg.token} | {neg.importance:+.3f} |"
+        )
+    return "\n".join([*lines, ""])

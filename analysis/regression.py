@@ -462,8 +462,10 @@ def token_drift(
     old_importance: pd.DataFrame | pd.Series | None,
     top: int = 20,
 ) -> pd.DataFrame:
-    """The `top` tokens whose global importance (mean |attribution|) changed most.
+    """The `top` tokens whose global importance changed most.
 
+    Importance is a token table's `importance` column (the analysis logs the mean attribution
+    toward "positive" per occurrence, so a word that changed sides moves by the sum of both).
     Union of both vocabularies, a token missing from one side counting 0 (that model never relied
     on it). Empty frame when either side is missing: drift cannot be judged on one model alone.
     Raw values: if the two models' attributions differ in overall scale, every token moves.
@@ -569,7 +571,12 @@ def regression_markdown(
     if drift is None or drift.empty:
         lines += ["No token importance for one of the models: drift not computed.", ""]
     else:
-        lines += ["| token | old importance | new importance | change |", "|---|---|---|---|"]
+        lines += [
+            "Words whose mean attribution toward *positive* changed most (same reviews for both).",
+            "",
+            "| token | old importance | new importance | change |",
+            "|---|---|---|---|",
+        ]
         for row in drift.itertuples(index=False):
             lines.append(
                 f"| {_cell(row.token)} | {row.old_importance:.4f} | {row.new_importance:.4f} "

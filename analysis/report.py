@@ -10,7 +10,9 @@ Files written into `out_dir` (the lead's Prefect task logs the folder to MLflow 
     metadata_loss.csv    per-bin figures and each feature's Spearman rho with loss
     clusters.csv         per-cluster size, accuracy, loss, OOV, length, polarity, distinctive words
     clusters.png         the clusters on the 2-D map, plus one small map per cluster
-    insights.md          the weak segments in plain sentences
+    token_importance.csv per word: mean IG toward "positive" over a fixed, id-hashed subset of
+                         reviews (the same reviews for every model, so runs can be compared)
+    insights.md          the weak segments in plain sentences, and the words the model leans on
 """
 
 from __future__ import annotations
@@ -27,11 +29,22 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from analysis.attributions import DEFAULT_N_STEPS, explain_reviews
+from analysis.attributions import (
+    DEFAULT_IMPORTANCE_REVIEWS,
+    DEFAULT_N_STEPS,
+    explain_reviews,
+    importance_rows,
+    token_importance,
+)
 from analysis.clustering import K_RANGE, choose_clusters, cluster_table, plot_clusters
 from analysis.dashboard import metadata_loss_table, plot_metadata_loss, write_metadata_loss_csv
 from analysis.heatmap import ReviewHeatmap, write_heatmap_page
-from analysis.insights import find_weak_segments, insights_markdown, segment_stats
+from analysis.insights import (
+    find_weak_segments,
+    importance_markdown,
+    insights_markdown,
+    segment_stats,
+)
 from analysis.metadata import text_metadata
 from analysis.population import (
     DEFAULT_MAX_POINTS,
@@ -56,6 +69,7 @@ OUTPUT_FILES = {
     "clusters_csv": "clusters.csv",
     "clusters_png": "clusters.png",
     "insights": "insights.md",
+    "token_importance": "token_importance.csv",
 }
 
 
@@ -106,6 +120,7 @@ def analyse(
     umap_random_state: int | None = DEFAULT_UMAP_SEED,
     max_points: int = DEFAULT_MAX_POINTS,
     n_steps: int = DEFAULT_N_STEPS,
+    importance_reviews: int = DEFAULT_IMPORTANCE_REVIEWS,
     k_range: Sequence[int] = K_RANGE,
     tokenize: Callable[[str], list[str]] | None = None,
     model_name: str = "model",
@@ -119,9 +134,12 @@ def analyse(
     the caller has it cached. Pass the data layer's `tokenize` (data.text.tokenize) so heat maps
     show the actual out-of-vocabulary words instead of "<oov>".
 
+    `importance_reviews` reviews (picked by a hash of their id) are explained for the global
+    token importance; 0 skips it.
+
     Returns {"table": per-sample DataFrame, "clusters": per-cluster DataFrame, "segments": weak
-    segments, "silhouette": k -> silhouette score, "timings": seconds per step, "paths":
-    name -> Path of each file written}.
+    segments, "silhouette": k -> silhouette score, "importance": token importance DataFrame,
+    "timings": seconds per step, "paths": name -> Path of each file written}.
     Raises ValueError (before any heavy work) for an unknown id in `explain_ids` or misaligned
     inputs. An empty `samples` writes an empty table and an insights.md that says so.
     """
@@ -143,6 +161,7 @@ def analyse(
             "clusters": pd.DataFrame(),
             "segments": pd.DataFrame(),
             "silhouette": {},
+            "importance": pd.DataFrame(),
             "timings": timings,
             "paths": {k: paths[k] for k in ("samples", "insights")},
         }
@@ -187,6 +206,10 @@ def analyse(
                 progress,
             )
         )
+    with _timed(timings, "token_importance"):
+        rows = importance_rows(table["review_id"].tolist(), importance_reviews)
+        importance = token_importance(net, ids[rows], vocab, n_steps=n_steps, progress=progress)
+        importance.to_csv(paths["token_importance"], index=False)
     with _timed(timings, "metadata_loss"):
         bins_table = metadata_loss_table(table)
         write_metadata_loss_csv(bins_table, paths["metadata_loss_csv"])
@@ -199,6 +222,7 @@ def analyse(
         candidates = segment_stats(table, clusters=clusters)
         segments = find_weak_segments(table, clusters=clusters)
         text = insights_markdown(segments, table, candidates=candidates, clusters=clusters)
+        text += importance_markdown(importance, reviews=len(rows))
         paths["insights"].write_text(text, encoding="utf-8")
     table.to_parquet(paths["samples"], index=False)
     logger.info(
@@ -211,6 +235,7 @@ def analyse(
         "clusters": clusters,
         "segments": segments,
         "silhouette": silhouettes,
+        "importance": importance,
         "timings": timings,
         "paths": paths,
     }

@@ -13,7 +13,7 @@ import mlflow
 from mlflow import MlflowClient
 from prefect import task
 
-from analysis.compare_runs import compare_runs, logged_samples
+from analysis.compare_runs import compare_runs, logged_samples, logged_token_importance
 from analysis.regression import compare_with_champion
 from data.prepare import PreparedData
 from models.registry import current_champion, registered_name
@@ -42,11 +42,20 @@ def check_regression(run_id: str, arch: str, threshold: float = 0.1) -> dict:
             "reason": f"champion v{champion} was evaluated on other test reviews; not compared",
         }
     result = compare_with_champion(
-        new, old, threshold=threshold, name=f"{arch} (new vs v{champion})"
+        new,
+        old,
+        threshold=threshold,
+        new_importance=logged_token_importance(run_id),
+        old_importance=logged_token_importance(old_run),
+        name=f"{arch} (new vs v{champion})",
     )
     with mlflow.start_run(run_id=run_id):
         mlflow.log_text(result["markdown"], f"comparison/regression_vs_v{champion}.md")
         mlflow.log_metric("regression_alert", float(result["alert"]))
+        if not result["drift"].empty:
+            mlflow.log_text(
+                result["drift"].to_csv(index=False), f"comparison/token_drift_vs_v{champion}.csv"
+            )
         mlflow.log_metrics({f"flips_{k}": float(v) for k, v in result["flips"].items()})
         mlflow.set_tag("regression_alert", str(result["alert"]).lower())
     return {
@@ -57,6 +66,7 @@ def check_regression(run_id: str, arch: str, threshold: float = 0.1) -> dict:
         "reason": result["reason"],
         "flips": {k: int(v) for k, v in result["flips"].items()},
         "matched_clusters": int(result["clusters"]["old_cluster"].notna().sum()),
+        "drifted_tokens": result["drift"]["token"].head(5).tolist(),
     }
 
 

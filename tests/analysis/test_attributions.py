@@ -10,6 +10,8 @@ from analysis.attributions import (
     display_tokens,
     explain,
     explain_reviews,
+    importance_rows,
+    token_importance,
     token_scores,
 )
 from tests.analysis.helpers import HEAD_GAIN, IGNORED_WORD, TOKEN_ID, VOCAB, StandInNet, encode
@@ -97,3 +99,34 @@ def test_explain_reviews_packages_both_classes_and_truncation() -> None:
     assert first.scores_pos[0] > 0 > first.scores_neg[0]
     assert empty.tokens == [] and len(empty.scores_pos) == 0 and empty.unseen_tokens == 0
     assert TOKEN_ID["great"] == ids[0, 0]
+
+
+def test_token_importance_recovers_planted_word_signs() -> None:
+    # Linear stand-in: in a 5-token review a positive word adds HEAD_GAIN * 2 / 5 = +4 to the
+    # positive logit, a negative word -4, neutral and ignored words 0.
+    reviews = [
+        ["great", "film", "plot", IGNORED_WORD, "story"],
+        ["awful", "film", "plot", IGNORED_WORD, "story"],
+        ["great", "awful", "film", "plot", "story"],
+        ["superb", "the", "the", "the", "the"],  # superb: seen once, below min_count
+    ]
+    ids = np.stack([encode(r, 8) for r in reviews])
+    table = token_importance(StandInNet(), ids, VOCAB, n_steps=8, min_count=2, progress=False)
+    assert list(table.columns) == ["token", "count", "importance", "mean_abs_attribution"]
+    scores = table.set_index("token")["importance"]
+    assert scores["great"] == pytest.approx(HEAD_GAIN * 2 / 5, rel=1e-4)
+    assert scores["awful"] == pytest.approx(-HEAD_GAIN * 2 / 5, rel=1e-4)
+    assert scores[IGNORED_WORD] == pytest.approx(0.0, abs=1e-6)
+    assert "superb" not in scores and "<pad>" not in scores
+    assert table.set_index("token").loc["the", "count"] == 4
+    assert table["token"].iloc[0] == "great" and table["token"].iloc[-1] == "awful"  # sorted
+
+
+def test_importance_rows_depend_on_review_ids_only() -> None:
+    review_ids = [f"test_{i}" for i in range(100)]
+    rows = importance_rows(review_ids, 10)
+    assert len(rows) == 10 and list(rows) == sorted(rows)
+    shuffled = review_ids[::-1]
+    picked = {review_ids[r] for r in rows}
+    assert {shuffled[r] for r in importance_rows(shuffled, 10)} == picked  # order does not matter
+    assert len(importance_rows(review_ids, 1000)) == 100  # fewer reviews than asked: all of them

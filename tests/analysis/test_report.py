@@ -25,6 +25,7 @@ EXPECTED_FILES = {
     "clusters.csv",
     "clusters.png",
     "insights.md",
+    "token_importance.csv",
 }
 
 
@@ -56,6 +57,17 @@ def test_writes_every_expected_file(run: dict[str, Any]) -> None:
     } == EXPECTED_FILES
     assert set(run["result"]["timings"]) >= {"metadata", "predict", "umap", "attributions"}
     assert "nan" not in (out / "metadata_loss.csv").read_text().lower()
+
+
+def test_token_importance_names_the_planted_words(run: dict[str, Any]) -> None:
+    importance = pd.read_csv(run["out"] / "token_importance.csv")
+    assert importance.equals(run["result"]["importance"].reset_index(drop=True))
+    scores = importance.set_index("token")["importance"]
+    assert scores.idxmax() in {"great", "wonderful", "superb", "moving"}
+    assert scores.idxmin() in {"awful", "terrible", "boring", "dull"}
+    insights = (run["out"] / "insights.md").read_text(encoding="utf-8")
+    assert "## Words the model leans on" in insights
+    assert f"| {scores.idxmax()} | {scores.max():+.3f} |" in insights
 
 
 def test_sample_table_round_trips(run: dict[str, Any]) -> None:

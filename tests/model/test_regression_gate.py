@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from analysis.compare_runs import SAMPLES_ARTIFACT, logged_samples
+from analysis.compare_runs import IMPORTANCE_ARTIFACT, SAMPLES_ARTIFACT, logged_samples
 from data.prepare import PreparedData
 from models.registry import CHAMPION, register_and_promote
 from tasks.comparison import check_regression
@@ -50,11 +50,19 @@ def degrade_long_reviews(table: pd.DataFrame) -> pd.DataFrame:
     return worse
 
 
-def log_samples(run_id: str, table: pd.DataFrame, tmp_path) -> None:
-    path = tmp_path / run_id / "samples.parquet"
-    path.parent.mkdir(parents=True)
-    table.to_parquet(path, index=False)
-    MlflowClient().log_artifact(run_id, str(path), artifact_path=SAMPLES_ARTIFACT.rsplit("/", 1)[0])
+def log_table(run_id: str, table: pd.DataFrame, artifact: str, tmp_path) -> None:
+    folder, name = artifact.rsplit("/", 1)
+    path = tmp_path / run_id / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if name.endswith(".csv"):
+        table.to_csv(path, index=False)
+    else:
+        table.to_parquet(path, index=False)
+    MlflowClient().log_artifact(run_id, str(path), artifact_path=folder)
+
+
+def importance(scores: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame({"token": list(scores), "count": 5, "importance": list(scores.values())})
 
 
 @pytest.mark.slow
@@ -64,8 +72,13 @@ def test_planted_degraded_model_raises_an_alert_and_keeps_the_champion(
     champion = train_tiny(tiny_prepared, "cnn", register=False, seed=11)
     degraded = train_tiny(tiny_prepared, "cnn", register=False, seed=12)
     table = fake_samples()
-    log_samples(champion.run_id, table, tmp_path)
-    log_samples(degraded.run_id, degrade_long_reviews(table), tmp_path)
+    log_table(champion.run_id, table, SAMPLES_ARTIFACT, tmp_path)
+    log_table(degraded.run_id, degrade_long_reviews(table), SAMPLES_ARTIFACT, tmp_path)
+    # Planted drift: "great" changed sides, "dull" moved a little, the rest stayed.
+    before = {"great": 0.5, "awful": -0.5, "dull": -0.2, "plot": 0.0}
+    after = {"great": -0.3, "awful": -0.5, "dull": -0.3, "plot": 0.0}
+    log_table(champion.run_id, importance(before), IMPORTANCE_ARTIFACT, tmp_path)
+    log_table(degraded.run_id, importance(after), IMPORTANCE_ARTIFACT, tmp_path)
     assert logged_samples(degraded.run_id)["review_id"].tolist() == table["review_id"].tolist()
 
     reviews, _ = PreparedData.load(tiny_prepared).split("test")
@@ -86,6 +99,9 @@ def test_planted_degraded_model_raises_an_alert_and_keeps_the_champion(
     assert verdict["flips"]["wrong_to_right"] == int((long & ~right).sum())
     assert verdict["matched_clusters"] == table["cluster"].nunique()
     assert client.get_run(degraded.run_id).data.tags["regression_alert"] == "true"
+    assert verdict["drifted_tokens"][:2] == ["great", "dull"]
+    drift_csv = f"comparison/token_drift_vs_v{first.version}.csv"
+    assert drift_csv in {a.path for a in client.list_artifacts(degraded.run_id, "comparison")}
 
     blocked = register_and_promote(
         degraded.run_id, degraded.model_uri, "cnn", reviews, block_reason=verdict["reason"]
