@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from analysis.common import OOV_ID, PAD_ID
 from analysis.samples import net_device
+from models.memory import trimming
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +59,14 @@ def explain(
     net.eval()
     ig = IntegratedGradients(net.forward_from_embeddings)
     try:
-        for start in tqdm(
-            range(0, len(ids), batch_size),
-            desc=f"Integrated Gradients (class {target})",
-            unit="batch",
-            disable=not progress,
+        for start in trimming(
+            tqdm(
+                range(0, len(ids), batch_size),
+                desc=f"Integrated Gradients (class {target})",
+                unit="batch",
+                disable=not progress,
+            ),
+            every=4,  # each batch is batch_size * n_steps rows with gradients
         ):
             batch = torch.as_tensor(ids[start : start + batch_size], device=device)
             mask = batch != PAD_ID

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from analysis.common import OOV_ID, PAD_ID
 from analysis.metadata import METADATA_COLUMNS, confidence_from_prob, per_sample_loss
+from models.memory import trimming
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +52,13 @@ def predict(
     latents: list[np.ndarray] = []
     try:
         with torch.no_grad():
-            for start in tqdm(
-                range(0, len(ids), batch_size),
-                desc="Predicting",
-                unit="batch",
-                disable=not progress,
+            for start in trimming(
+                tqdm(
+                    range(0, len(ids), batch_size),
+                    desc="Predicting",
+                    unit="batch",
+                    disable=not progress,
+                )
             ):
                 batch = torch.as_tensor(ids[start : start + batch_size], dtype=torch.long)
                 batch = batch.to(device)

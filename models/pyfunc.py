@@ -25,6 +25,7 @@ from mlflow.models.model import ModelInfo
 from torch import nn
 
 from data.text import Vocabulary, encode_texts
+from models.memory import trimming
 from models.networks import build_net
 from models.presets import Preset
 
@@ -84,7 +85,7 @@ def predict_proba(
     """P(positive) for encoded reviews (N, L), in batches; `net` must be in eval mode."""
     probs = [
         net(torch.as_tensor(ids[start : start + batch_size])).softmax(dim=-1)[:, 1]
-        for start in range(0, len(ids), batch_size)
+        for start in trimming(range(0, len(ids), batch_size))
     ]
     return torch.cat(probs).numpy() if probs else np.zeros(0, dtype=np.float32)
 

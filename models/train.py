@@ -46,6 +46,7 @@ from config import PROJECT_ROOT, get_settings, require_choice
 from data.prepare import DATASETS, PreparedData, prepare_dataset
 from data.text import Vocabulary
 from models.datamodule import IMDBDataModule
+from models.memory import TRIM_EVERY, release_free_memory
 from models.module import SentimentClassifier
 from models.networks import build_net
 from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, Preset, get_preset
@@ -152,6 +153,33 @@ def progress_bar(refresh_rate: int) -> ProgressBar:
         return RichProgressBar(refresh_rate=refresh_rate)
     except ModuleNotFoundError:  # rich is optional in Lightning
         return TQDMProgressBar(refresh_rate=refresh_rate)
+
+
+class ReleaseMemory(Callback):
+    """Give freed heap memory back every few validation/test batches (see models/memory.py)."""
+
+    def __init__(self, every: int = TRIM_EVERY) -> None:
+        self.every = every
+
+    def _batch_end(self, batch_idx: int) -> None:
+        if (batch_idx + 1) % self.every == 0:
+            release_free_memory()
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        self._batch_end(batch_idx)
+
+    def on_test_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        self._batch_end(batch_idx)
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        release_free_memory()
+
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        release_free_memory()
 
 
 class _RunSetup(Callback):
@@ -278,6 +306,7 @@ def train(
             checkpoint,
             EarlyStopping(monitor="val_loss", mode="min", patience=EARLY_STOPPING_PATIENCE),
             progress_bar(log_every_n_steps),
+            ReleaseMemory(),
         ],
         log_every_n_steps=log_every_n_steps,
         limit_train_batches=limit_batches,

@@ -14,6 +14,7 @@ from analysis.behaviour import behaviour_markdown, behaviour_metrics, run_behavi
 from analysis.report import analyse
 from data.prepare import PreparedData
 from data.text import tokenize
+from models.memory import release_free_memory
 
 
 @task(name="analyse", retries=0)
@@ -53,6 +54,7 @@ def analyse_model(
             mlflow.log_metrics(
                 {f"analysis_seconds_{step}": float(sec) for step, sec in result["timings"].items()}
             )
+    release_free_memory()
     return {"run_id": run_id, "timings": result["timings"], "n_samples": len(samples)}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from prefect import task
 
+from models.memory import release_free_memory
 from models.train import train
 
 
@@ -31,6 +32,7 @@ def train_model(
         register=False,  # registered only once the whole pipeline run has succeeded
         extra_params={"limit": limit},
     )
+    release_free_memory()
     return {
         "arch": arch,
         "run_id": result.run_id,

@@ -2,7 +2,8 @@
 
 Starts everything on 127.0.0.1 (free ports, temporary homes), deploys prefect.yaml, runs the
 `smoke` deployment with `prefect deployment run --watch`, checks MLflow, then runs a worse model
-and checks the champion alias stayed. Everything started is stopped by process id.
+and checks the champion alias stayed, then two runs at once over the same caches and registry.
+Everything started is stopped by process id.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mlflow import MlflowClient
 
 from analysis.behaviour import CHECKS
 from config import PROJECT_ROOT
+from data.prepare import PreparedData
 
 pytestmark = pytest.mark.slow
 
@@ -239,3 +241,44 @@ def test_smoke_deployment_trains_analyses_registers_and_guards_the_champion(stac
         assert len(versions) == 2  # the new version is registered, just not promoted
     second_runs = client.search_runs([experiment.experiment_id], "tags.promotion = 'kept champion'")
     assert {run.data.tags["arch"] for run in second_runs} == {"dense", "cnn"}
+
+
+def test_two_runs_at_once_share_caches_and_registry_safely(stack) -> None:
+    """Two flow runs at the same time, through the same worker, caches and tracking server."""
+    client = MlflowClient(tracking_uri=stack["tracking_uri"])
+    names = [f"imdb-sentiment-{arch}" for arch in ("dense", "cnn")]
+    before = {name: len(client.search_model_versions(f"name='{name}'")) for name in names}
+    champions = champion_versions(client)
+    # A sample size no earlier run used: both runs prepare the same new data at the same time.
+    params = json.dumps({"limit": 120, "preset": "seed", "epochs": {"dense": 1, "cnn": 1}})
+    command = [str(BIN / "prefect"), "--no-prompt", "deployment", "run", "imdb-sentiment/smoke"]
+    runs = [
+        subprocess.Popen(
+            [*command, "--params", params, "--watch"],
+            cwd=PROJECT_ROOT,
+            env=stack["env"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=RUN_TIMEOUT)[0] for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0 and "Completed" in output, output
+
+    for name in names:  # one new version per run, each complete and tied to a finished run
+        versions = client.search_model_versions(f"name='{name}'")
+        assert len(versions) == before[name] + 2
+        for version in versions:
+            assert version.status == "READY"
+            assert "test_acc" in client.get_run(version.run_id).data.metrics
+    assert champion_versions(client) == champions  # 120-review models do not beat the champion
+
+    cache = stack["root"] / "cache"
+    leftovers = [p for p in cache.rglob(".*") if p.name.endswith(".tmp") or p.is_dir()]
+    assert leftovers == [], leftovers  # no half-written cache entry
+    prepared = [p.parent for p in cache.rglob("meta.json")]
+    assert prepared, "no prepared data in the shared cache"
+    for folder in prepared:  # every published entry is whole and loads
+        assert PreparedData.load(folder).ids.shape[0] == len(PreparedData.load(folder).frame)
