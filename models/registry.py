@@ -56,6 +56,21 @@ def current_champion(client: MlflowClient, name: str) -> str | None:
         return None  # no such model or no alias yet
 
 
+def _decide(
+    new_score: float, champion_score: float | None, promote: bool, block_reason: str | None
+) -> tuple[bool, str]:
+    """Whether the new version takes the alias, and why."""
+    if not promote:
+        return False, "promotion disabled by the flow parameter"
+    if block_reason:
+        return False, f"blocked: {block_reason}"
+    if champion_score is None:
+        return True, "first registered version"
+    if new_score >= champion_score:
+        return True, f"accuracy {new_score:.4f} >= champion's {champion_score:.4f}"
+    return False, f"accuracy {new_score:.4f} < champion's {champion_score:.4f}"
+
+
 def register_and_promote(
     run_id: str,
     model_uri: str,
@@ -76,21 +91,20 @@ def register_and_promote(
     version = str(mlflow.register_model(model_uri, name).version)
     try:
         new_score = accuracy_on(f"models:/{name}/{version}", reviews)
-        champion_score = (
-            accuracy_on(f"models:/{name}/{champion}", reviews) if champion is not None else None
-        )
-        if not promote:
-            promoted, reason = False, "promotion disabled by the flow parameter"
-        elif block_reason:
-            promoted, reason = False, f"blocked: {block_reason}"
-        elif champion_score is None:
-            promoted, reason = True, "first registered version"
-        elif new_score >= champion_score:
-            promoted, reason = True, f"accuracy {new_score:.4f} >= champion's {champion_score:.4f}"
-        else:
-            promoted, reason = False, f"accuracy {new_score:.4f} < champion's {champion_score:.4f}"
-        if promoted:
-            client.set_registered_model_alias(name, CHAMPION, version)
+        while True:
+            champion_score = (
+                accuracy_on(f"models:/{name}/{champion}", reviews) if champion is not None else None
+            )
+            promoted, reason = _decide(new_score, champion_score, promote, block_reason)
+            if not promoted:
+                break
+            # Another run may have moved the alias while we were scoring: judge against that
+            # version instead. What remains of the race is the one call below.
+            latest = current_champion(client, name)
+            if latest == champion:
+                client.set_registered_model_alias(name, CHAMPION, version)
+                break
+            champion = latest
     except BaseException:
         # Never leave a half-registered version behind (interrupts included).
         client.delete_model_version(name, version)

@@ -58,3 +58,28 @@ def test_promotion_rules_and_no_half_registered_version(trained, reviews, monkey
     assert versions(name) == registered
     assert champion_of(client, name) == again.version
     assert len(registered) == len(before) + 3
+
+
+def test_promotion_judges_against_a_champion_moved_meanwhile(trained, reviews, monkeypatch) -> None:
+    """Two runs at once: if the alias moves while this run scores, it is judged against the move."""
+    result = trained["dense"]
+    name = "imdb-sentiment-dense"
+    client = MlflowClient()
+    old = register_and_promote(result.run_id, result.model_uri, "dense", reviews).version
+    other = register_and_promote(
+        result.run_id, result.model_uri, "dense", reviews, promote=False
+    ).version
+    assert champion_of(client, name) == old
+    scores = {old: 0.70, other: 0.90}  # the other run's model is the best; ours (0.80) is between
+
+    def accuracy_on(model_uri: str, _reviews: pd.DataFrame) -> float:
+        version = model_uri.rsplit("/", 1)[-1]
+        if version == old:  # meanwhile, the other run promotes its version
+            client.set_registered_model_alias(name, CHAMPION, other)
+        return scores.get(version, 0.80)
+
+    monkeypatch.setattr(registry, "accuracy_on", accuracy_on)
+    decision = register_and_promote(result.run_id, result.model_uri, "dense", reviews)
+    assert not decision.promoted
+    assert decision.champion_version == other and decision.champion_score == 0.90
+    assert champion_of(client, name) == other
