@@ -202,7 +202,7 @@ def imdb_sentiment(
         for arch, result in trained.items()
     }
     summary = publish_summary(
-        trained, decisions, behaviour, comparison["run_id"] if comparison else None
+        trained, decisions, behaviour, comparison["run_id"] if comparison else None, regressions
     )
     logger.info("\n%s", summary)
     return {

@@ -23,8 +23,10 @@ def summary_markdown(
     decisions: dict[str, dict],
     behaviour: dict[str, dict] | None = None,
     comparison_run: str | None = None,
+    regressions: dict[str, dict] | None = None,
 ) -> str:
-    """Both models' test metrics, links to their MLflow runs, and the promotion decisions."""
+    """Both models' test metrics, links to their MLflow runs, this run vs the champion, and the
+    promotion decisions."""
     lines = [
         "# imdb-sentiment run",
         "",
@@ -54,6 +56,10 @@ def summary_markdown(
         lines += ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         for arch, rates in behaviour.items():
             lines.append(f"| {arch} | " + " | ".join(f"{rates[c]:.2f}" for c in checks) + " |")
+    if regressions:
+        lines += ["", "## This run vs the champion", ""]
+        for arch, check in regressions.items():
+            lines.append(f"- **{arch}**: {_regression_line(check)}")
     lines += ["", "## Promotion decisions", ""]
     for arch, decision in decisions.items():
         champ = decision["champion_score"]
@@ -69,14 +75,32 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _regression_line(check: dict) -> str:
+    """One line of `check-regression`'s result: flips, matched clusters, drift, verdict."""
+    if not check.get("compared"):
+        return f"not compared: {check['reason']}"
+    flips = check["flips"]
+    parts = [
+        f"against v{check['champion_version']}: "
+        f"{flips.get('right_to_wrong', 0)} reviews now wrong, "
+        f"{flips.get('wrong_to_right', 0)} now right",
+        f"{check['matched_clusters']} clusters matched",
+    ]
+    if check.get("drifted_tokens"):
+        parts.append("most drifted words: " + ", ".join(check["drifted_tokens"]))
+    verdict = "**REGRESSION ALERT**: " if check["alert"] else ""
+    return "; ".join(parts) + f". {verdict}{check['reason']}"
+
+
 @task(name="publish-summary")
 def publish_summary(
     trained: dict[str, dict],
     decisions: dict[str, dict],
     behaviour: dict[str, dict] | None = None,
     comparison_run: str | None = None,
+    regressions: dict[str, dict] | None = None,
 ) -> str:
-    markdown = summary_markdown(trained, decisions, behaviour, comparison_run)
+    markdown = summary_markdown(trained, decisions, behaviour, comparison_run, regressions)
     create_markdown_artifact(
         markdown, key="imdb-sentiment-summary", description="Test metrics and promotion"
     )

@@ -38,9 +38,26 @@ def test_summary_lists_metrics_behaviour_and_decisions(monkeypatch) -> None:
         "dense": {"behaviour_negation_pass_rate": 0.1, "behaviour_contrast_pass_rate": 0.0},
         "cnn": {"behaviour_negation_pass_rate": 0.6, "behaviour_contrast_pass_rate": 0.4},
     }
-    text = summary_markdown(trained, decisions, behaviour)
+    regressions = {
+        "dense": {
+            "compared": True,
+            "alert": True,
+            "champion_version": "2",
+            "flips": {"right_to_wrong": 40, "wrong_to_right": 12},
+            "matched_clusters": 5,
+            "drifted_tokens": ["great", "dull"],
+            "reason": "loss rose by 0.3 on the longest reviews",
+        },
+        "cnn": {"compared": False, "alert": False, "reason": "no champion yet"},
+    }
+    text = summary_markdown(trained, decisions, behaviour, regressions=regressions)
     assert "| cnn | 0.9200 |" in text and "http://ui/" + "b" * 32 in text
     assert "v3 not promoted" in text and "v1 promoted" in text
     assert "| contrast | negation |" in text.replace("| model ", "")
     assert "| cnn | 0.40 | 0.60 |" in text
     assert "champion v2 0.9100" in text
+    assert (
+        "- **dense**: against v2: 40 reviews now wrong, 12 now right; 5 clusters matched; "
+        "most drifted words: great, dull. **REGRESSION ALERT**: loss rose" in text
+    )
+    assert "- **cnn**: not compared: no champion yet" in text
