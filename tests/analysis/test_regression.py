@@ -273,3 +273,20 @@ def test_markdown_says_no_regression_alert_when_there_is_none() -> None:
     assert first_section == "## No regression alert"
     assert "2 went right -> wrong and 1 wrong -> right (net -1)" in text
     assert "drift not computed" in text
+
+
+def test_segment_table_leaves_out_segments_below_the_support() -> None:
+    # The single longest review gets much worse: its own tiny bin must not top the table.
+    old = champion_table(n=3000)
+    longest = old["length"].to_numpy() == old["length"].max()
+    new = retrained(old, np.where(longest, 3.0, 0.0))
+    top = float(old["length"].max())
+    setup = {"features": ("length",), "bins": {"length": [0.0, top - 0.5, top]}, "n_boot": N_BOOT}
+    changes = segment_changes(new, old, **setup)
+    tiny = changes[changes["share"] < 0.02]
+    assert not tiny.empty and tiny["delta"].max() > 1.0  # the planted outlier is there...
+    text = compare_with_champion(new, old, **setup)["markdown"]
+    table = text.split("## Segments with the largest loss increase")[1].split("## ")[0]
+    for description in tiny["description"]:
+        assert f"| {description} |" not in table  # ...but not in the report's table
+    assert f"({len(tiny)} smaller ones left out)" in table
