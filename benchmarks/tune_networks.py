@@ -95,6 +95,8 @@ def main() -> None:
     # Word dropout: during training, replace each real token by the out-of-vocabulary id with
     # this probability.
     parser.add_argument("--word-dropout", type=float, default=0.0)
+    # CNN only: dilation of each conv block (experiment: rebuilds the convs after build_net).
+    parser.add_argument("--dilations", type=int, nargs=3, default=(1, 1, 1))
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/tune"))
     parser.add_argument("--log", type=Path, default=Path("/tmp/tune/results.jsonl"))
@@ -120,6 +122,16 @@ def main() -> None:
         pooling=args.pooling,
         **kwargs,
     )
+    if args.arch == "cnn" and tuple(args.dilations) != (1, 1, 1):
+        for i, (conv, dilation) in enumerate(zip(net.convs, args.dilations, strict=True)):
+            net.convs[i] = nn.Conv1d(
+                conv.in_channels,
+                conv.out_channels,
+                conv.kernel_size[0],
+                padding="same",
+                dilation=dilation,
+                bias=False,
+            )
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.wd)
     train_ids, train_labels = parts["train"]
     total_steps = args.epochs * -(-len(train_ids) // args.batch)
