@@ -33,10 +33,10 @@ from models.networks import OOV_ID, PAD_ID, build_net  # noqa: E402
 ARCHIVE = Path("/work/shared/data/aclImdb_v1.tar.gz")
 
 
-def load_tokens(cache: Path) -> dict:
+def load_tokens(cache: Path, val_fraction: float = 0.1) -> dict:
     path = cache / "tokens.pkl"
     if not path.exists():
-        frame = assign_validation(read_imdb(ARCHIVE).reset_index(drop=True), 0.1, 42)
+        frame = assign_validation(read_imdb(ARCHIVE).reset_index(drop=True), val_fraction, 42)
         payload = {
             "split": frame["split"].to_numpy(),
             "label": frame["label"].to_numpy(),
@@ -47,11 +47,11 @@ def load_tokens(cache: Path) -> dict:
 
 
 def encoded(
-    cache: Path, vocab_size: int, max_len: int
+    cache: Path, vocab_size: int, max_len: int, val_fraction: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     path = cache / f"enc_{vocab_size}_{max_len}.npz"
     if not path.exists():
-        data = load_tokens(cache)
+        data = load_tokens(cache, val_fraction)
         train = [t for t, s in zip(data["tokens"], data["split"], strict=True) if s == "train"]
         vocab = Vocabulary.build(train, vocab_size)
         ids = np.stack([vocab.encode(t, max_len) for t in data["tokens"]])
@@ -98,13 +98,17 @@ def main() -> None:
     # CNN only: dilation of each conv block (experiment: rebuilds the convs after build_net).
     parser.add_argument("--dilations", type=int, nargs=3, default=(1, 1, 1))
     parser.add_argument("--seed", type=int, default=42)
+    # Share of the official training reviews held out for validation (the pipeline's default 0.1).
+    parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/tune"))
     parser.add_argument("--log", type=Path, default=Path("/tmp/tune/results.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)  # shared 2-core machine
     args.cache.mkdir(parents=True, exist_ok=True)
 
-    ids, split, label = encoded(args.cache, args.vocab, args.max_len)
+    cache = args.cache if args.val_fraction == 0.1 else args.cache / f"val{args.val_fraction:g}"
+    cache.mkdir(parents=True, exist_ok=True)
+    ids, split, label = encoded(cache, args.vocab, args.max_len, args.val_fraction)
     parts = {
         name: (torch.from_numpy(ids[split == name]), torch.from_numpy(label[split == name]))
         for name in ("train", "val", "test")
