@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
@@ -28,13 +27,16 @@ IMPORTANCE_ARTIFACT = "analysis/token_importance.csv"
 METRIC_KEYS = ("test_acc", "test_loss", "test_f1", "test_roc_auc", "train_seconds", "n_parameters")
 
 
+def _logged_artifact(run_id: str, path: str, read: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
+    with tempfile.TemporaryDirectory() as tmp:
+        return read(
+            mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=tmp)
+        )
+
+
 def logged_samples(run_id: str) -> pd.DataFrame:
     """The per-sample analysis table a run logged."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=SAMPLES_ARTIFACT, dst_path=tmp
-        )
-        return pd.read_parquet(path)
+    return _logged_artifact(run_id, SAMPLES_ARTIFACT, pd.read_parquet)
 
 
 def logged_token_importance(run_id: str) -> pd.DataFrame | None:
@@ -42,11 +44,10 @@ def logged_token_importance(run_id: str) -> pd.DataFrame | None:
     names = {a.path for a in MlflowClient().list_artifacts(run_id, "analysis")}
     if IMPORTANCE_ARTIFACT not in names:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=IMPORTANCE_ARTIFACT, dst_path=tmp
-        )
-        return pd.read_csv(path, keep_default_na=False)
+    # keep_default_na=False: the words "null" and "nan" are tokens, not missing values.
+    return _logged_artifact(
+        run_id, IMPORTANCE_ARTIFACT, lambda path: pd.read_csv(path, keep_default_na=False)
+    )
 
 
 def logged_model(run_id: str):
@@ -123,7 +124,9 @@ def compare_runs(
         )
     )
     worst_texts = [texts[r] for r in worst]
-    lengths = np.array([len(tokenize(t)) for t in worst_texts])
+    # Token counts before truncation and labels: the analysis table has them already.
+    worst_rows = tables[a].set_index("review_id").loc[worst]
+    lengths = worst_rows["length"].to_numpy()
     views = []
     for name, model in models.items():
         table = tables[name].set_index("review_id").loc[worst]
@@ -141,7 +144,7 @@ def compare_runs(
                 progress=False,
             )
         )
-    labels = tables[a].set_index("review_id").loc[worst, "label"].tolist()
+    labels = worst_rows["label"].tolist()
     heatmaps = render_heatmap_html(
         side_by_side(worst, labels, *views), title="Each model's highest-loss reviews, by both"
     )
