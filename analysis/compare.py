@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.common import CLASS_NAMES, OOV_ID, PAD_ID, strip_tags
+from analysis.common import CLASS_NAMES, OOV_ID, PAD_ID, markdown_cell, strip_tags
 
 TRIAGE_CATEGORIES = (
     "both_wrong_confident",
@@ -506,21 +506,16 @@ def _html_table(frame: pd.DataFrame, text_columns: Sequence[str] = ()) -> str:
     return f'<table class="t"><tr>{head}</tr>\n' + "\n".join(body) + "</table>"
 
 
-def _md_cell(value: object) -> str:
-    # Pipes break the table; < and > would let a review's markup through a Markdown renderer.
-    text = _fmt(value).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.split())
-
-
 def _md_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_(none)_"
     lines = [
-        "| " + " | ".join(_md_cell(c) for c in frame.columns) + " |",
+        "| " + " | ".join(markdown_cell(_fmt(c)) for c in frame.columns) + " |",
         "|" + "|".join("---" for _ in frame.columns) + "|",
     ]
     lines += [
-        "| " + " | ".join(_md_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+        "| " + " | ".join(markdown_cell(_fmt(v)) for v in row) + " |"
+        for row in frame.itertuples(index=False)
     ]
     return "\n".join(lines)
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from analysis.common import markdown_cell
 from analysis.dashboard import bin_edges
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ REGRESSION_FEATURES = ("length", "oov_count", "subjectivity", "polarity", "ratin
 DEFAULT_BINS = 10  # as metadata_loss_table: the segments match the dashboard's panels
 CI_LEVEL = 0.95
 _REQUIRED = ("review_id", "label", "pred", "loss")
+CELL_WIDTH = 120  # characters of a review, segment or word shown in a report table
 _BOOT_CHUNK = 2_000_000  # resampled indices held at once: bounds memory for 25,000-row segments
 
 CHANGE_COLUMNS = (
@@ -494,12 +496,6 @@ def token_drift(
 # --------------------------------------------------------------------------------------------
 
 
-def _cell(value: Any, width: int = 120) -> str:
-    text = " ".join(str(value).split())
-    text = text if len(text) <= width else text[: width - 1] + "…"
-    return text.replace("|", "\\|")
-
-
 def regression_markdown(
     flips: tuple[dict[str, int], pd.DataFrame],
     alerts: pd.DataFrame,
@@ -527,7 +523,7 @@ def regression_markdown(
         lines += [rule, ""]
     else:
         lines += [f"## REGRESSION ALERT: {len(alerts)} segment(s), promotion blocked", ""]
-        lines += [f"- {_cell(msg, 300)}" for msg in alerts["message"]]
+        lines += [f"- {markdown_cell(msg, 300)}" for msg in alerts["message"]]
         lines += ["", rule, ""]
 
     lines += ["## Prediction flips", ""]
@@ -542,12 +538,12 @@ def regression_markdown(
         lines.append("|---" * (7 if "text" in examples.columns else 6) + "|")
         for row in examples.itertuples(index=False):
             line = (
-                f"| {_cell(row.review_id)} | {row.direction.replace('_', ' ')} | {row.label} | "
+                f"| {markdown_cell(row.review_id, CELL_WIDTH)} | {row.direction.replace('_', ' ')} | {row.label} | "
                 f"{row.old_prob_positive:.2f} | {row.new_prob_positive:.2f} | "
                 f"{row.loss_change:+.2f} |"
             )
             if "text" in examples.columns:
-                line += f" {_cell(row.text)} |"
+                line += f" {markdown_cell(row.text, CELL_WIDTH)} |"
             lines.append(line)
     lines.append("")
 
@@ -568,7 +564,7 @@ def regression_markdown(
         ]
         for row in top.itertuples(index=False):
             lines.append(
-                f"| {_cell(row.description)} | {row.n:,} | {row.share:.1%} | {row.old_loss:.3f} "
+                f"| {markdown_cell(row.description, CELL_WIDTH)} | {row.n:,} | {row.share:.1%} | {row.old_loss:.3f} "
                 f"| {row.new_loss:.3f} | {row.delta:+.3f} | {row.ci_low:+.3f}..{row.ci_high:+.3f} |"
             )
         best = supported.loc[supported["delta"].idxmin()] if not supported.empty else None
@@ -588,7 +584,7 @@ def regression_markdown(
         ]
         for row in drift.itertuples(index=False):
             lines.append(
-                f"| {_cell(row.token)} | {row.old_importance:.4f} | {row.new_importance:.4f} "
+                f"| {markdown_cell(row.token, CELL_WIDTH)} | {row.old_importance:.4f} | {row.new_importance:.4f} "
                 f"| {row.change:+.4f} |"
             )
         lines.append("")

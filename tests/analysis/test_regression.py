@@ -275,6 +275,19 @@ def test_markdown_says_no_regression_alert_when_there_is_none() -> None:
     assert "drift not computed" in text
 
 
+def test_markdown_escapes_review_text_and_cuts_long_reviews() -> None:
+    new, old = hand_made()
+    text = {"a": "A <script>alert(1)</script> | pipe " + "long " * 100, "d": "Dull.<br />"}
+    flips = prediction_flips(new, old, text=text)
+    changes = segment_changes(new, old, features=(), n_boot=50)
+    report = regression_markdown(flips, regression_alerts(changes), changes, None, "cnn")
+    row_a = next(line for line in report.splitlines() if line.startswith("| a |"))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; \\| pipe" in row_a
+    assert "<" not in row_a and row_a.endswith("… |")
+    assert row_a.count(" | ") == 6  # seven cells: the pipe inside the review did not split it
+    assert "Dull.&lt;br /&gt;" in report
+
+
 def test_segment_table_leaves_out_segments_below_the_support() -> None:
     # The single longest review gets much worse: its own tiny bin must not top the table.
     old = champion_table(n=3000)
