@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,6 +41,7 @@ def load_tokens(cache: Path, val_fraction: float = 0.1) -> dict:
         payload = {
             "split": frame["split"].to_numpy(),
             "label": frame["label"].to_numpy(),
+            "movie": frame["movie"].to_numpy(),
             "tokens": [tokenize(text) for text in frame["text"]],
         }
         path.write_bytes(pickle.dumps(payload))
@@ -47,12 +49,20 @@ def load_tokens(cache: Path, val_fraction: float = 0.1) -> dict:
 
 
 def encoded(
-    cache: Path, vocab_size: int, max_len: int, val_fraction: float = 0.1
+    cache: Path, vocab_size: int, max_len: int, val_fraction: float = 0.1, min_movies: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    path = cache / f"enc_{vocab_size}_{max_len}.npz"
+    suffix = f"_m{min_movies}" if min_movies > 1 else ""
+    path = cache / f"enc_{vocab_size}_{max_len}{suffix}.npz"
     if not path.exists():
         data = load_tokens(cache, val_fraction)
-        train = [t for t, s in zip(data["tokens"], data["split"], strict=True) if s == "train"]
+        is_train = data["split"] == "train"
+        train = [t for t, s in zip(data["tokens"], is_train, strict=True) if s]
+        if min_movies > 1:  # keep only words used in reviews of at least `min_movies` movies
+            seen: dict[str, set] = {}
+            for tokens, movie in zip(train, data["movie"][is_train], strict=True):
+                for token in set(tokens):
+                    seen.setdefault(token, set()).add(movie)
+            train = [[t for t in tokens if len(seen[t]) >= min_movies] for tokens in train]
         vocab = Vocabulary.build(train, vocab_size)
         ids = np.stack([vocab.encode(t, max_len) for t in data["tokens"]])
         np.savez(path, ids=ids, split=data["split"], label=data["label"])
@@ -97,6 +107,12 @@ def main() -> None:
     parser.add_argument("--word-dropout", type=float, default=0.0)
     # CNN only: dilation of each conv block (experiment: rebuilds the convs after build_net).
     parser.add_argument("--dilations", type=int, nargs=3, default=(1, 1, 1))
+    # Weight averaging, evaluated beside the raw weights: an exponential moving average of the
+    # weights per decay given, and an equal average of every step from the start of --swa-from.
+    parser.add_argument("--ema", type=float, nargs="*", default=())
+    parser.add_argument("--swa-from", type=int, default=0)
+    # Vocabulary only from words found in the reviews of at least this many training movies.
+    parser.add_argument("--min-movies", type=int, default=1)
     parser.add_argument("--seed", type=int, default=42)
     # Share of the official training reviews held out for validation (the pipeline's default 0.1).
     parser.add_argument("--val-fraction", type=float, default=0.1)
@@ -108,7 +124,7 @@ def main() -> None:
 
     cache = args.cache if args.val_fraction == 0.1 else args.cache / f"val{args.val_fraction:g}"
     cache.mkdir(parents=True, exist_ok=True)
-    ids, split, label = encoded(cache, args.vocab, args.max_len, args.val_fraction)
+    ids, split, label = encoded(cache, args.vocab, args.max_len, args.val_fraction, args.min_movies)
     parts = {
         name: (torch.from_numpy(ids[split == name]), torch.from_numpy(label[split == name]))
         for name in ("train", "val", "test")
@@ -153,6 +169,14 @@ def main() -> None:
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=args.lr, total_steps=total_steps, pct_start=args.warmup or 0.3
         )
+    averages = {
+        f"ema{decay:g}": AveragedModel(
+            net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True
+        )
+        for decay in args.ema
+    }
+    if args.swa_from:
+        averages["swa"] = AveragedModel(net, use_buffers=True)
     best: dict | None = None
     history, epoch_seconds = [], []
     generator = torch.Generator().manual_seed(args.seed)
@@ -174,10 +198,19 @@ def main() -> None:
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
+            for name, average in averages.items():
+                if name != "swa" or epoch >= args.swa_from:
+                    average.update_parameters(net)
         epoch_seconds.append(time.perf_counter() - start)
         val_loss, val_acc = evaluate(net, *parts["val"])
         test_loss, test_acc = evaluate(net, *parts["test"])
         row = {"epoch": epoch, "val_loss": val_loss, "val_acc": val_acc, "test_acc": test_acc}
+        for name, average in averages.items():
+            if name == "swa" and epoch < args.swa_from:
+                continue
+            avg_val_loss, avg_val_acc = evaluate(average.module, *parts["val"])
+            avg_test_loss, avg_test_acc = evaluate(average.module, *parts["test"])
+            row[name] = {"val_loss": avg_val_loss, "val_acc": avg_val_acc, "test_acc": avg_test_acc}
         history.append(row)
         print(json.dumps(row), f"{epoch_seconds[-1]:.0f}s", flush=True)
         if best is None or val_loss < best["val_loss"]:

@@ -26,14 +26,18 @@ from data.cache import atomic_write_parquet, content_sha256, file_sha256
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["review_id", "split", "text", "label", "rating"]
+# `movie`: the IMDB title id the review is about (from urls_{pos,neg}.txt), None where unknown.
+COLUMNS = ["review_id", "split", "text", "label", "rating", "movie"]
 SPLITS = ("train", "test")
 CLASSES = ("neg", "pos")
 ARCHIVE_NAME = "aclImdb_v1.tar.gz"
 EXPECTED_PER_CLASS = 12_500  # per split, in the official dataset
 # Parsing rules change the cached table: bump this to invalidate old parquet files.
-_PARSER_VERSION = "1"
+_PARSER_VERSION = "2"
 _MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+# Line i of urls_<class>.txt is the IMDB page of the movie that review i of that class is about.
+_URLS = re.compile(r"(?:^|/)aclImdb/(train|test)/urls_(pos|neg)\.txt$")
+_TITLE = re.compile(r"tt\d+")
 
 
 class DataSourceError(RuntimeError):
@@ -117,7 +121,7 @@ def _iter_tar(path: Path) -> Iterator[tuple[str, bytes]]:
     try:
         with tarfile.open(path, mode="r:*") as archive:
             for member in archive:
-                if member.isfile() and _MEMBER.search(member.name):
+                if member.isfile() and (_MEMBER.search(member.name) or _URLS.search(member.name)):
                     handle = archive.extractfile(member)
                     if handle is not None:
                         yield member.name, handle.read()
@@ -134,22 +138,42 @@ def _iter_dir(path: Path) -> Iterator[tuple[str, bytes]]:
         raise DataSourceError(f"No aclImdb/ folder found at {path}.")
     for split in SPLITS:
         for cls in CLASSES:
+            urls = root / split / f"urls_{cls}.txt"
+            if urls.is_file():
+                yield f"aclImdb/{split}/{urls.name}", urls.read_bytes()
             folder = root / split / cls
             for file in sorted(folder.glob("*.txt")) if folder.is_dir() else []:
                 yield f"aclImdb/{split}/{cls}/{file.name}", file.read_bytes()
+
+
+def _movie_ids(raw: bytes) -> list[str | None]:
+    """The title id (tt0453418) on each line of a urls file; None for a line without one."""
+    lines = raw.decode("utf-8", errors="replace").splitlines()
+    return [match.group(0) if (match := _TITLE.search(line)) else None for line in lines]
+
+
+def _title(titles: list[str | None], index: int) -> str | None:
+    return titles[index] if index < len(titles) else None
 
 
 def read_imdb(path: Path) -> pd.DataFrame:
     """Parse an aclImdb archive (.tar.gz) or folder into the review table (no caching)."""
     path = Path(path)
     members = _iter_dir(path) if path.is_dir() else _iter_tar(path)
-    rows, undecodable = [], 0
-    for name, raw in tqdm(members, desc=f"Reading {path.name}", unit=" reviews", mininterval=1):
+    rows, keys, undecodable = [], [], 0
+    movies: dict[tuple[str, str], list[str | None]] = {}  # (split, class) -> title per review id
+    for name, raw in tqdm(members, desc=f"Reading {path.name}", unit=" files", mininterval=1):
+        if urls := _URLS.search(name):
+            movies[(urls.group(1), urls.group(2))] = _movie_ids(raw)
+            continue
         split, cls, idx, rating = _parse_member_name(name)  # type: ignore[misc]
         text, bad = _decode(raw)
         undecodable += bad
         rows.append((f"{split}/{cls}/{idx}_{rating}", split, text, int(cls == "pos"), rating))
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+        keys.append((split, cls, int(idx)))
+    frame = pd.DataFrame(rows, columns=COLUMNS[:-1])
+    # The urls files may come before or after the reviews in the archive: look titles up last.
+    frame["movie"] = [_title(movies.get((split, cls), []), idx) for split, cls, idx in keys]
     missing = [
         f"{split}/{cls}"
         for split in SPLITS

@@ -143,6 +143,9 @@ def _review(rng: np.random.Generator, positive: bool) -> str:
     return text
 
 
+REVIEWS_PER_MOVIE = 10  # on average
+
+
 def synthetic_reviews(n: int = 2_000, seed: int = 0, test_fraction: float = 0.5) -> pd.DataFrame:
     """`n` reviews, balanced between classes, split into train and test; same seed, same table."""
     if n < 4:
@@ -152,6 +155,7 @@ def synthetic_reviews(n: int = 2_000, seed: int = 0, test_fraction: float = 0.5)
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     rng = np.random.default_rng(seed)
+    movie_rng = np.random.default_rng([seed, 1])  # its own stream: the texts stay as they were
     rows = []
     counters = {(s, c): 0 for s in ("train", "test") for c in ("neg", "pos")}
     for i in range(n):
@@ -162,7 +166,8 @@ def synthetic_reviews(n: int = 2_000, seed: int = 0, test_fraction: float = 0.5)
         rating = int(rng.integers(7, 11) if label else rng.integers(1, 5))
         idx = counters[(split, cls)]
         counters[(split, cls)] += 1
-        rows.append(
-            (f"{split}/{cls}/{idx}_{rating}", split, _review(rng, bool(label)), label, rating)
-        )
+        text = _review(rng, bool(label))
+        # Several reviews per movie, and no movie in both splits, as in IMDB.
+        movie = f"{split}-movie-{movie_rng.integers(max(1, n // REVIEWS_PER_MOVIE))}"
+        rows.append((f"{split}/{cls}/{idx}_{rating}", split, text, label, rating, movie))
     return sort_reviews(pd.DataFrame(rows, columns=COLUMNS))

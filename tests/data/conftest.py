@@ -25,7 +25,17 @@ def tiny_imdb_files(per_class: int = 3) -> Files:
             for i in range(per_class):
                 text = f"A {word} film number {i}.<br /><br />Truly {word}!"
                 files[f"aclImdb/{split}/{cls}/{i}_{ratings[i % 4]}.txt"] = text.encode()
+            # Line i: the movie of review i; two reviews per movie, other movies in each split.
+            urls = [
+                f"http://www.imdb.com/title/{movie_id(split, i)}/usercomments"
+                for i in range(per_class)
+            ]
+            files[f"aclImdb/{split}/urls_{cls}.txt"] = "\n".join(urls).encode()
     return files
+
+
+def movie_id(split: str, review: int) -> str:
+    return f"tt{(split == 'test') * 1000 + review // 2:07d}"
 
 
 def write_tar(path: Path, files: Files) -> Path:

@@ -19,15 +19,17 @@ from data.imdb import (
     read_imdb,
     resolve_source,
 )
-from tests.data.conftest import tiny_imdb_files, write_dir, write_tar
+from tests.data.conftest import movie_id, tiny_imdb_files, write_dir, write_tar
 
 
 def test_reads_the_tarball_into_the_documented_table(make_archive) -> None:
     frame = read_imdb(make_archive())
-    assert list(frame.columns) == ["review_id", "split", "text", "label", "rating"]
+    assert list(frame.columns) == ["review_id", "split", "text", "label", "rating", "movie"]
     assert len(frame) == 12
     row = frame.set_index("review_id").loc["train/pos/1_8"]
     assert (row["split"], row["label"], row["rating"]) == ("train", 1, 8)
+    assert row["movie"] == movie_id("train", 1) == "tt0000000"
+    assert frame.set_index("review_id").loc["test/neg/2_3", "movie"] == "tt0001001"
     assert frame.groupby(["split", "label"]).size().tolist() == [3, 3, 3, 3]
     assert frame["rating"].between(1, 10).all()
     assert ((frame["label"] == 1) == (frame["rating"] >= 7)).all()
@@ -38,6 +40,19 @@ def test_reads_an_extracted_folder_the_same_way(tmp_path, make_archive) -> None:
     from_dir, from_tar = read_imdb(folder), read_imdb(make_archive())
     pd.testing.assert_frame_equal(from_dir, from_tar)
     pd.testing.assert_frame_equal(read_imdb(folder.parent), from_tar)  # parent of aclImdb/ too
+
+
+def test_movie_is_unknown_without_urls_files_or_past_their_end(make_archive) -> None:
+    files = tiny_imdb_files()
+    del files["aclImdb/train/urls_pos.txt"]
+    files["aclImdb/test/urls_neg.txt"] = (
+        b"http://www.imdb.com/title/tt0000042/usercomments\nnot a url"
+    )
+    frame = read_imdb(make_archive(files)).set_index("review_id")["movie"]
+    assert frame[frame.index.str.startswith("train/pos/")].isna().all()
+    assert frame["test/neg/0_1"] == "tt0000042"
+    assert frame[["test/neg/1_2", "test/neg/2_3"]].isna().all()  # no title on line 1, no line 2
+    assert frame[frame.index.str.startswith("train/neg/")].notna().all()
 
 
 def test_order_is_numeric_not_lexicographic(make_archive) -> None:

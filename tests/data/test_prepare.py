@@ -8,7 +8,7 @@ from data.synthetic import synthetic_reviews
 
 
 def test_validation_split_is_seeded_stratified_and_carved_from_train() -> None:
-    frame = synthetic_reviews(1_000, seed=1)
+    frame = synthetic_reviews(1_000, seed=1).drop(columns="movie")  # every review on its own
     split = assign_validation(frame, 0.1, seed=3)
     val = split[split["split"] == "val"]
     assert len(val) == 50 and val["label"].mean() == 0.5
@@ -17,6 +17,24 @@ def test_validation_split_is_seeded_stratified_and_carved_from_train() -> None:
     assert not assign_validation(frame, 0.1, seed=4)["split"].equals(split["split"])
     with pytest.raises(ValueError, match="val_fraction"):
         assign_validation(frame, 1.5, seed=3)
+
+
+def test_validation_split_keeps_each_movie_on_one_side() -> None:
+    frame = synthetic_reviews(4_000, seed=1)
+    assert frame.groupby("movie").size().max() > 1  # movies with several reviews
+    split = assign_validation(frame, 0.1, seed=3)
+    val, train = split[split["split"] == "val"], split[split["split"] == "train"]
+    assert not set(val["movie"]) & set(train["movie"])
+    # Whole movies fill each class's quota (10% of 1,000 training reviews per class) closely.
+    counts = val.groupby("label").size()
+    assert (counts <= 100).all() and (counts >= 90).all(), counts.to_dict()
+    assert (split.loc[frame["split"] == "test", "split"] == "test").all()
+    # Reviews with an unknown movie are placed one by one.
+    frame.loc[frame.index[frame["split"] == "train"][:300], "movie"] = None
+    split = assign_validation(frame, 0.1, seed=3)
+    val, train = split[split["split"] == "val"], split[split["split"] == "train"]
+    assert not set(val["movie"].dropna()) & set(train["movie"].dropna())
+    assert val["movie"].isna().any() and (val.groupby("label").size() <= 100).all()
 
 
 def test_vocabulary_comes_from_the_training_split_only() -> None:

@@ -21,9 +21,15 @@ def test_full_archive_gives_the_checked_25k_25k_table(imdb_archive, fresh_settin
     assert set(frame.loc[frame["label"] == 1, "rating"]) == {7, 8, 9, 10}
     assert set(frame.loc[frame["label"] == 0, "rating"]) == {1, 2, 3, 4}
     assert (frame["text"].str.len() > 0).all()
+    # Every review knows its movie (urls files); the official splits share almost no movie.
+    assert frame["movie"].str.fullmatch(r"tt\d+").all()
+    movies = frame.groupby("split")["movie"].agg(set)
+    assert len(movies["train"] & movies["test"]) <= 1 < len(movies["train"])
 
     prepared = PreparedData.load(prepare_dataset("imdb", imdb_archive))
     counts = prepared.frame["split"].value_counts().to_dict()
     assert counts == {"test": 25_000, "train": 22_500, "val": 2_500}
+    sides = prepared.frame.groupby("split")["movie"].agg(set)
+    assert not sides["train"] & sides["val"]  # validation is grouped by movie
     assert prepared.ids.shape == (50_000, 250) and len(prepared.vocab) == 10_000
     assert prepared.frame["oov_count"].gt(0).mean() > 0.5  # real reviews use rare words
