@@ -1,7 +1,7 @@
 """Throwaway tuning harness for the network presets (not part of the pipeline).
 
-Encodes the real IMDB archive with the project's data layer (10% stratified val split from train,
-seed 42), trains one configuration with AdamW, keeps the epoch with the lowest validation loss and
+Encodes the real IMDB archive with the project's data layer (10% val split from train, grouped
+by movie, seed 42), trains one configuration with AdamW, keeps the epoch with the lowest validation loss and
 reports its val/test accuracy and the seconds per epoch. Runs on one thread on purpose: the
 machine is shared. Encoded arrays are cached under --cache (outside the repo: review text never
 enters the repository).
