@@ -12,7 +12,9 @@ Files written into `out_dir` (the lead's Prefect task logs the folder to MLflow 
     clusters.png         the clusters on the 2-D map, plus one small map per cluster
     token_importance.csv per word: mean IG toward "positive" over a fixed, id-hashed subset of
                          reviews (the same reviews for every model, so runs can be compared)
-    insights.md          the weak segments in plain sentences, and the words the model leans on
+    movies.csv           per movie with 10+ reviews: error rate, mean loss, share positive, worst first
+    insights.md          the weak segments in plain sentences, the words the model leans on and the
+                         movies whose reviews it gets wrong most
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from analysis.insights import (
     segment_stats,
 )
 from analysis.metadata import text_metadata
+from analysis.movies import movie_errors, movies_markdown
 from analysis.population import (
     DEFAULT_MAX_POINTS,
     DEFAULT_UMAP_SEED,
@@ -70,6 +73,7 @@ OUTPUT_FILES = {
     "clusters_png": "clusters.png",
     "insights": "insights.md",
     "token_importance": "token_importance.csv",
+    "movies": "movies.csv",
 }
 
 
@@ -223,6 +227,12 @@ def analyse(
         segments = find_weak_segments(table, clusters=clusters)
         text = insights_markdown(segments, table, candidates=candidates, clusters=clusters)
         text += importance_markdown(importance, reviews=len(rows))
+        movie = (
+            samples["movie"] if "movie" in samples.columns else pd.Series(None, index=samples.index)
+        )
+        movies = movie_errors(table, movie)
+        movies.to_csv(paths["movies"], index=False)
+        text += movies_markdown(movies)
         paths["insights"].write_text(text, encoding="utf-8")
     table.to_parquet(paths["samples"], index=False)
     logger.info(

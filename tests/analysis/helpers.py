@@ -86,7 +86,8 @@ def planted_reviews(
 
     Clean reviews carry 2-4 sentiment words of their label among neutral words, so the stand-in
     gets them right with low loss. The OOV-heavy group (`group == "oov"`) is mostly made-up words
-    with one sentiment word of a random side: the model is unsure or wrong there.
+    with one sentiment word of a random side: the model is unsure or wrong there. Reviews come ten
+    per movie, and the OOV-heavy ones are about movies of their own.
     """
     rng = np.random.default_rng(seed)
     rows, encoded = [], []
@@ -114,6 +115,8 @@ def planted_reviews(
                 "length": len(words),
                 "oov_count": sum(w not in TOKEN_ID for w in words),
                 "group": group,
+                # Ten reviews per movie: the OOV-heavy reviews are about movies of their own.
+                "movie": f"tt{i // 10 if i < n_oov else 1000 + (i - n_oov) // 10:07d}",
             }
         )
         encoded.append(encode(words, max_len))

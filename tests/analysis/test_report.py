@@ -26,6 +26,7 @@ EXPECTED_FILES = {
     "clusters.png",
     "insights.md",
     "token_importance.csv",
+    "movies.csv",
 }
 
 
@@ -68,6 +69,18 @@ def test_token_importance_names_the_planted_words(run: dict[str, Any]) -> None:
     insights = (run["out"] / "insights.md").read_text(encoding="utf-8")
     assert "## Words the model leans on" in insights
     assert f"| {scores.idxmax()} | {scores.max():+.3f} |" in insights
+
+
+def test_movies_with_the_oov_heavy_reviews_top_the_movie_table(run: dict[str, Any]) -> None:
+    samples = run["samples"]
+    oov_movies = set(samples.loc[samples["group"] == "oov", "movie"])
+    movies = pd.read_csv(run["out"] / "movies.csv")
+    assert len(movies) == samples["movie"].nunique() and (movies["reviews"] == 10).all()
+    assert set(movies["movie"].head(len(oov_movies))) == oov_movies
+    insights = (run["out"] / "insights.md").read_text(encoding="utf-8")
+    worst = movies.iloc[0]
+    assert "## Movies whose reviews it gets wrong most" in insights
+    assert f"| [{worst.movie}](https://www.imdb.com/title/{worst.movie}/) | 10 |" in insights
 
 
 def test_sample_table_round_trips(run: dict[str, Any]) -> None:
