@@ -100,7 +100,7 @@ def assign_validation(frame: pd.DataFrame, val_fraction: float, seed: int) -> pd
 
     The official test reviews are about other movies than the training reviews; a validation split
     that shared movies with training would reward memorised titles and actor names, and read
-    0.015-0.025 above test accuracy. So every movie's reviews go to one side: movies are visited in
+    0.010-0.025 above test accuracy. So every movie's reviews go to one side: movies are visited in
     a seeded order and a movie joins validation while it fits within each class's quota
     (`val_fraction` of that class's training reviews). Reviews without a known movie count as a
     movie of their own. Test stays the official test set.

@@ -143,7 +143,7 @@ def _review(rng: np.random.Generator, positive: bool) -> str:
     return text
 
 
-REVIEWS_PER_MOVIE = 10  # on average
+REVIEWS_PER_MOVIE = 5  # on average, per split, with the default even train/test split
 
 
 def synthetic_reviews(n: int = 2_000, seed: int = 0, test_fraction: float = 0.5) -> pd.DataFrame:
@@ -168,6 +168,6 @@ def synthetic_reviews(n: int = 2_000, seed: int = 0, test_fraction: float = 0.5)
         counters[(split, cls)] += 1
         text = _review(rng, bool(label))
         # Several reviews per movie, and no movie in both splits, as in IMDB.
-        movie = f"{split}-movie-{movie_rng.integers(max(1, n // REVIEWS_PER_MOVIE))}"
+        movie = f"{split}-movie-{movie_rng.integers(max(1, n // (2 * REVIEWS_PER_MOVIE)))}"
         rows.append((f"{split}/{cls}/{idx}_{rating}", split, text, label, rating, movie))
     return sort_reviews(pd.DataFrame(rows, columns=COLUMNS))
