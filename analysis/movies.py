@@ -17,15 +17,16 @@ IMDB_TITLE_URL = "https://www.imdb.com/title/{}/"
 
 
 def movie_errors(
-    table: pd.DataFrame, movie: pd.Series, min_reviews: int = MIN_REVIEWS
+    table: pd.DataFrame, movie: pd.Series | None, min_reviews: int = MIN_REVIEWS
 ) -> pd.DataFrame:
     """Per movie with at least `min_reviews` reviews: reviews, errors, error rate, mean loss and
     share of positive reviews, the highest error rate first (ties: higher mean loss first).
 
-    `table` needs `label`, `pred` and `loss`; `movie` is aligned with it (None where unknown).
+    `table` needs `label`, `pred` and `loss`; `movie` is aligned with it (None where unknown, or
+    None altogether when the data has no movies).
     """
-    known = movie.notna().to_numpy()
-    if not known.any():
+    known = movie.notna().to_numpy() if movie is not None else None
+    if known is None or not known.any():
         return pd.DataFrame(columns=list(MOVIE_COLUMNS))
     rows = table.loc[known, ["label", "pred", "loss"]].assign(movie=movie[known].to_numpy())
     rows["error"] = (rows["label"] != rows["pred"]).astype(int)

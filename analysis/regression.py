@@ -538,7 +538,8 @@ def regression_markdown(
         lines.append("|---" * (7 if "text" in examples.columns else 6) + "|")
         for row in examples.itertuples(index=False):
             line = (
-                f"| {markdown_cell(row.review_id, CELL_WIDTH)} | {row.direction.replace('_', ' ')} | {row.label} | "
+                f"| {markdown_cell(row.review_id, CELL_WIDTH)} "
+                f"| {row.direction.replace('_', ' ')} | {row.label} | "
                 f"{row.old_prob_positive:.2f} | {row.new_prob_positive:.2f} | "
                 f"{row.loss_change:+.2f} |"
             )
@@ -564,7 +565,8 @@ def regression_markdown(
         ]
         for row in top.itertuples(index=False):
             lines.append(
-                f"| {markdown_cell(row.description, CELL_WIDTH)} | {row.n:,} | {row.share:.1%} | {row.old_loss:.3f} "
+                f"| {markdown_cell(row.description, CELL_WIDTH)} | {row.n:,} | {row.share:.1%} "
+                f"| {row.old_loss:.3f} "
                 f"| {row.new_loss:.3f} | {row.delta:+.3f} | {row.ci_low:+.3f}..{row.ci_high:+.3f} |"
             )
         best = supported.loc[supported["delta"].idxmin()] if not supported.empty else None
@@ -584,7 +586,8 @@ def regression_markdown(
         ]
         for row in drift.itertuples(index=False):
             lines.append(
-                f"| {markdown_cell(row.token, CELL_WIDTH)} | {row.old_importance:.4f} | {row.new_importance:.4f} "
+                f"| {markdown_cell(row.token, CELL_WIDTH)} | {row.old_importance:.4f} "
+                f"| {row.new_importance:.4f} "
                 f"| {row.change:+.4f} |"
             )
         lines.append("")

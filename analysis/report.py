@@ -227,10 +227,7 @@ def analyse(
         segments = find_weak_segments(table, clusters=clusters)
         text = insights_markdown(segments, table, candidates=candidates, clusters=clusters)
         text += importance_markdown(importance, reviews=len(rows))
-        movie = (
-            samples["movie"] if "movie" in samples.columns else pd.Series(None, index=samples.index)
-        )
-        movies = movie_errors(table, movie)
+        movies = movie_errors(table, samples.get("movie"))
         movies.to_csv(paths["movies"], index=False)
         text += movies_markdown(movies)
         paths["insights"].write_text(text, encoding="utf-8")

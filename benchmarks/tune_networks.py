@@ -1,10 +1,10 @@
 """Throwaway tuning harness for the network presets (not part of the pipeline).
 
 Encodes the real IMDB archive with the project's data layer (10% val split from train, grouped
-by movie, seed 42), trains one configuration with AdamW, keeps the epoch with the lowest validation loss and
-reports its val/test accuracy and the seconds per epoch. Runs on one thread on purpose: the
-machine is shared. Encoded arrays are cached under --cache (outside the repo: review text never
-enters the repository).
+by movie, seed 42), trains one configuration with AdamW, keeps the epoch with the lowest
+validation loss and reports its val/test accuracy and the seconds per epoch. Runs on one thread on
+purpose: the machine is shared. Encoded arrays are cached under --cache, one folder per split
+(outside the repo: review text never enters the repository).
 
     .venv/bin/python benchmarks/tune_networks.py --arch cnn --vocab 20000 --max-len 800 \
         --embedding 32 --channels 64 64 64 --pooling meanmax --dropout 0.5 --batch 64 --wd 1e-2 --epochs 4
@@ -122,7 +122,8 @@ def main() -> None:
     torch.set_num_threads(1)  # shared 2-core machine
     args.cache.mkdir(parents=True, exist_ok=True)
 
-    cache = args.cache if args.val_fraction == 0.1 else args.cache / f"val{args.val_fraction:g}"
+    # One folder per split: arrays cached before the split was grouped by movie are never reused.
+    cache = args.cache / f"grouped-val{args.val_fraction:g}"
     cache.mkdir(parents=True, exist_ok=True)
     ids, split, label = encoded(cache, args.vocab, args.max_len, args.val_fraction, args.min_movies)
     parts = {
@@ -182,6 +183,7 @@ def main() -> None:
     generator = torch.Generator().manual_seed(args.seed)
     for epoch in range(1, args.epochs + 1):
         net.train()
+        active = {n: a for n, a in averages.items() if n != "swa" or epoch >= args.swa_from}
         start = time.perf_counter()
         order = torch.randperm(len(train_ids), generator=generator)
         for first in range(0, len(order), args.batch):
@@ -198,16 +200,13 @@ def main() -> None:
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            for name, average in averages.items():
-                if name != "swa" or epoch >= args.swa_from:
-                    average.update_parameters(net)
+            for average in active.values():
+                average.update_parameters(net)
         epoch_seconds.append(time.perf_counter() - start)
         val_loss, val_acc = evaluate(net, *parts["val"])
         test_loss, test_acc = evaluate(net, *parts["test"])
         row = {"epoch": epoch, "val_loss": val_loss, "val_acc": val_acc, "test_acc": test_acc}
-        for name, average in averages.items():
-            if name == "swa" and epoch < args.swa_from:
-                continue
+        for name, average in active.items():
             avg_val_loss, avg_val_acc = evaluate(average.module, *parts["val"])
             avg_test_loss, avg_test_acc = evaluate(average.module, *parts["test"])
             row[name] = {"val_loss": avg_val_loss, "val_acc": avg_val_acc, "test_acc": avg_test_acc}

@@ -34,8 +34,8 @@ _PREPARE_VERSION = "2"  # 2: validation grouped by movie
 class PreparedData:
     """Everything training and analysis need: the table, the encoded ids and the vocabulary.
 
-    `frame` has review_id, split (train/val/test), text, label, rating, length, oov_count;
-    row i of `ids` encodes row i of `frame`.
+    `frame` has review_id, split (train/val/test), text, label, rating, movie, length,
+    oov_count; row i of `ids` encodes row i of `frame`.
     """
 
     frame: pd.DataFrame
@@ -108,7 +108,7 @@ def assign_validation(frame: pd.DataFrame, val_fraction: float, seed: int) -> pd
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     train = frame.loc[frame["split"] == "train"]
-    movie = train["movie"] if "movie" in train.columns else pd.Series(None, index=train.index)
+    movie = train.get("movie", pd.Series(None, index=train.index))
     groups = movie.astype("object").where(movie.notna(), "review:" + train["review_id"])
     per_group = pd.crosstab(groups, train["label"]).reindex(columns=[0, 1], fill_value=0)
     per_group = per_group.sample(frac=1.0, random_state=seed)  # the seeded visiting order
