@@ -71,7 +71,7 @@ def explain(
             batch = torch.as_tensor(ids[start : start + batch_size], device=device)
             mask = batch != PAD_ID
             with torch.no_grad():
-                embedded = net.embedding(batch)
+                embedded = net.embed(batch)
             attr, delta = ig.attribute(
                 embedded,
                 baselines=torch.zeros_like(embedded),

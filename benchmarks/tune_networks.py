@@ -70,6 +70,83 @@ def encoded(
     return arrays["ids"], arrays["split"], arrays["label"]
 
 
+def teacher_probs(cache: Path, folds: int = 5) -> np.ndarray:
+    """Out-of-fold P(positive) of a TF-IDF 1-2 gram + logistic-regression teacher, per review.
+
+    Training reviews get the prediction of a teacher fitted on the other folds (folds grouped by
+    movie, so titles and names cannot leak); val/test rows are NaN (never used).
+    """
+    path = cache / f"teacher_oof{folds}.npy"
+    if not path.exists():
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GroupKFold
+
+        data = load_tokens(cache)
+        train_rows = np.flatnonzero(data["split"] == "train")
+        docs = [data["tokens"][i] for i in train_rows]
+        labels = data["label"][train_rows]
+        groups = [
+            m if m is not None else f"row{i}"
+            for i, m in zip(train_rows, data["movie"][train_rows], strict=True)
+        ]
+        probs = np.full(len(data["label"]), np.nan)
+        for fit_idx, held_idx in GroupKFold(folds).split(docs, labels, groups):
+            vectorizer = TfidfVectorizer(
+                analyzer=lambda tokens: (
+                    tokens + [a + " " + b for a, b in zip(tokens, tokens[1:], strict=False)]
+                ),
+                min_df=2,
+                sublinear_tf=True,
+            )
+            features = vectorizer.fit_transform([docs[i] for i in fit_idx])
+            model = LogisticRegression(C=4.0, max_iter=1000, solver="liblinear")
+            model.fit(features, labels[fit_idx])
+            held = vectorizer.transform([docs[i] for i in held_idx])
+            probs[train_rows[held_idx]] = model.predict_proba(held)[:, 1]
+            print(
+                "teacher fold acc",
+                np.mean((probs[train_rows[held_idx]] > 0.5) == labels[held_idx]),
+                flush=True,
+            )
+        np.save(path, probs)
+    return np.load(path)
+
+
+def word2vec_matrix(cache: Path, vocab_size: int, dim: int, epochs: int) -> np.ndarray:
+    """Skip-gram word2vec (gensim) trained on the training split's text only; rows follow the
+    project vocabulary, unit-normalised; padding is zero, words word2vec lacks are random."""
+    path = cache / f"w2v_{vocab_size}_{dim}_{epochs}.npy"
+    if not path.exists():
+        from gensim.models import Word2Vec
+
+        data = load_tokens(cache)
+        train = [t for t, s in zip(data["tokens"], data["split"], strict=True) if s == "train"]
+        vocab = Vocabulary.build(train, vocab_size)
+        start = time.perf_counter()
+        model = Word2Vec(
+            train,
+            vector_size=dim,
+            window=5,
+            min_count=2,
+            sg=1,
+            negative=5,
+            epochs=epochs,
+            workers=1,
+            seed=42,
+        )
+        print(f"word2vec {time.perf_counter() - start:.0f}s", flush=True)
+        rng = np.random.default_rng(0)
+        matrix = rng.normal(size=(vocab_size, dim)).astype(np.float32)
+        for index, token in enumerate(vocab.tokens):
+            if token in model.wv:
+                matrix[index] = model.wv[token]
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+        matrix[PAD_ID] = 0.0
+        np.save(path, matrix)
+    return np.load(path)
+
+
 @torch.no_grad()
 def evaluate(net: nn.Module, ids: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
     net.eval()
@@ -113,6 +190,17 @@ def main() -> None:
     parser.add_argument("--swa-from", type=int, default=0)
     # Vocabulary only from words found in the reviews of at least this many training movies.
     parser.add_argument("--min-movies", type=int, default=1)
+    # Adversarial training (FGM on the embeddings): add the loss at embeddings moved by this L2
+    # norm (per review) along the loss gradient.
+    parser.add_argument("--adversarial", type=float, default=0.0)
+    # Distillation: weight of the cross-entropy to an out-of-fold TF-IDF teacher's probabilities.
+    parser.add_argument("--distill", type=float, default=0.0)
+    # Initialise the embedding with in-domain skip-gram word2vec (training text only), rows scaled
+    # to this L2 norm (0: off); --w2v-epochs passes over the text.
+    parser.add_argument("--w2v-norm", type=float, default=0.0)
+    parser.add_argument("--w2v-epochs", type=int, default=5)
+    # Hashed bigram embeddings added to each token's embedding (0: off).
+    parser.add_argument("--bigram-buckets", type=int, default=0)
     parser.add_argument("--seed", type=int, default=42)
     # Share of the official training reviews held out for validation (the pipeline's default 0.1).
     parser.add_argument("--val-fraction", type=float, default=0.1)
@@ -141,8 +229,13 @@ def main() -> None:
         embedding_dim=args.embedding,
         dropout=args.dropout,
         pooling=args.pooling,
+        bigram_buckets=args.bigram_buckets,
         **kwargs,
     )
+    if args.w2v_norm:
+        matrix = word2vec_matrix(cache, args.vocab, args.embedding, args.w2v_epochs)
+        with torch.no_grad():
+            net.embedding.weight.copy_(torch.from_numpy(matrix) * args.w2v_norm)
     if args.arch == "cnn" and tuple(args.dilations) != (1, 1, 1):
         for i, (conv, dilation) in enumerate(zip(net.convs, args.dilations, strict=True)):
             net.convs[i] = nn.Conv1d(
@@ -155,6 +248,9 @@ def main() -> None:
             )
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.wd)
     train_ids, train_labels = parts["train"]
+    if args.distill:
+        teacher = torch.from_numpy(teacher_probs(cache)[split == "train"]).float()
+        assert not torch.isnan(teacher).any()
     total_steps = args.epochs * -(-len(train_ids) // args.batch)
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
     if args.schedule == "linear":
@@ -195,7 +291,20 @@ def main() -> None:
                     inputs != PAD_ID
                 )
                 inputs = inputs.masked_fill(drop, OOV_ID)
-            loss = nn.functional.cross_entropy(net(inputs), train_labels[batch])
+            mask = inputs != PAD_ID
+            embedded = net.embed(inputs)
+            logits = net.forward_from_embeddings(embedded, mask)
+            loss = nn.functional.cross_entropy(logits, train_labels[batch])
+            if args.distill:
+                soft = torch.stack([1 - teacher[batch], teacher[batch]], dim=1)
+                soft_loss = -(soft * logits.log_softmax(1)).sum(1).mean()
+                loss = (1 - args.distill) * loss + args.distill * soft_loss
+            if args.adversarial:
+                (grad,) = torch.autograd.grad(loss, embedded, retain_graph=True)
+                norm = grad.flatten(1).norm(dim=1).clamp(min=1e-12)[:, None, None]
+                shifted = embedded + args.adversarial * grad / norm
+                adv_logits = net.forward_from_embeddings(shifted, mask)
+                loss = loss + nn.functional.cross_entropy(adv_logits, train_labels[batch])
             loss.backward()
             optimizer.step()
             if scheduler is not None:

@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 POOLINGS: tuple[str, ...] = ("mean", "max", "meanmax")
+# Knuth's multiplicative constant: spreads consecutive pair ids over the hash buckets.
+_HASH_MULTIPLIER = 2_654_435_761
 NUM_CLASSES = 2
 EMBEDDING_INIT = 0.05  # half-width of the uniform embedding init
 
@@ -80,6 +82,7 @@ class SentimentNet(nn.Module):
         dropout: float,
         pooling: str,
         word_dropout: float = 0.0,
+        bigram_buckets: int = 0,
     ) -> None:
         super().__init__()
         _check_positive("vocab_size", vocab_size)
@@ -89,6 +92,10 @@ class SentimentNet(nn.Module):
         _check_pooling(pooling)
         if vocab_size <= max(PAD_ID, OOV_ID):
             raise ValueError(f"vocab_size must exceed the reserved ids, got {vocab_size}")
+        if isinstance(bigram_buckets, bool) or not isinstance(bigram_buckets, int):
+            raise ValueError(f"bigram_buckets must be an integer, got {bigram_buckets!r}")
+        if bigram_buckets == 1 or bigram_buckets < 0:
+            raise ValueError(f"bigram_buckets must be 0 (off) or at least 2, got {bigram_buckets}")
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.pooling = pooling
@@ -101,6 +108,15 @@ class SentimentNet(nn.Module):
         with torch.no_grad():
             nn.init.uniform_(self.embedding.weight, -EMBEDDING_INIT, EMBEDDING_INIT)
             self.embedding.weight[PAD_ID].zero_()
+        # Hashed bigram embeddings (fastText's trick), added to the first word's embedding: token t
+        # also carries the pair (t, t+1), which a bag of words cannot see. Bucket 0 is the padding
+        # bucket (a pair that runs into padding). Zero init: a bigram seen too rarely to learn
+        # anything adds nothing, and the network starts as the plain word model.
+        self.bigram_buckets = bigram_buckets
+        self.bigram_embedding: nn.Embedding | None = None
+        if bigram_buckets:
+            self.bigram_embedding = nn.Embedding(bigram_buckets, embedding_dim, padding_idx=0)
+            nn.init.zeros_(self.bigram_embedding.weight)
         self.embedding_dropout = nn.Dropout(dropout)
         self.head_dropout = nn.Dropout(dropout)
 
@@ -128,17 +144,31 @@ class SentimentNet(nn.Module):
         """Logits (B, 2) from (B, L, E) embeddings and a (B, L) mask, 1/True for real tokens."""
         return self.classify(self.pooled_from_embeddings(embedded, mask))
 
+    def bigram_ids(self, ids: Tensor) -> Tensor:
+        """(B, L) hash bucket of each pair (token t, token t+1); 0 where either one is padding."""
+        pair = ids[:, :-1] * self.vocab_size + ids[:, 1:]
+        buckets = 1 + (pair * _HASH_MULTIPLIER) % (self.bigram_buckets - 1)
+        buckets = buckets.masked_fill((ids[:, :-1] == PAD_ID) | (ids[:, 1:] == PAD_ID), 0)
+        return nn.functional.pad(buckets, (0, 1))  # the last position has no next token
+
+    def embed(self, ids: Tensor) -> Tensor:
+        """(B, L, E) input embeddings of token ids: the word's, plus its bigram's if enabled."""
+        embedded = self.embedding(ids)
+        if self.bigram_embedding is not None:
+            embedded = embedded + self.bigram_embedding(self.bigram_ids(ids))
+        return embedded
+
     def forward(self, ids: Tensor) -> Tensor:
         """Logits (B, 2) for right-padded token ids (B, L)."""
         mask = ids != PAD_ID
         if self.training and self.word_dropout > 0:
             dropped = torch.rand(ids.shape, device=ids.device) < self.word_dropout
             ids = ids.masked_fill(dropped & mask, OOV_ID)
-        return self.forward_from_embeddings(self.embedding(ids), mask)
+        return self.forward_from_embeddings(self.embed(ids), mask)
 
     def latent(self, ids: Tensor) -> Tensor:
         """Pooled features just before the classifier head: (B, latent_dim)."""
-        return self.pooled_from_embeddings(self.embedding(ids), ids != PAD_ID)
+        return self.pooled_from_embeddings(self.embed(ids), ids != PAD_ID)
 
 
 class DenseNet(SentimentNet):
@@ -152,8 +182,9 @@ class DenseNet(SentimentNet):
         dropout: float = 0.2,
         pooling: str = "mean",
         word_dropout: float = 0.0,
+        bigram_buckets: int = 0,
     ) -> None:
-        super().__init__(vocab_size, embedding_dim, dropout, pooling, word_dropout)
+        super().__init__(vocab_size, embedding_dim, dropout, pooling, word_dropout, bigram_buckets)
         _check_positive("hidden_dim", hidden_dim)
         self.hidden_dim = hidden_dim
         self.token_dense = nn.Linear(embedding_dim, hidden_dim)
@@ -176,8 +207,9 @@ class CNNNet(SentimentNet):
         dropout: float = 0.2,
         pooling: str = "mean",
         word_dropout: float = 0.0,
+        bigram_buckets: int = 0,
     ) -> None:
-        super().__init__(vocab_size, embedding_dim, dropout, pooling, word_dropout)
+        super().__init__(vocab_size, embedding_dim, dropout, pooling, word_dropout, bigram_buckets)
         channels = tuple(channels)
         if len(channels) != 3:
             raise ValueError(f"channels must give 3 conv widths, got {channels!r}")
