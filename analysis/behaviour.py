@@ -1,10 +1,10 @@
 """CheckList-style behavioural tests: templated probes of how a sentiment model treats context.
 
 Aggregate accuracy cannot say whether a model reads "not good" as negative or follows the clause
-after "but"; an order-blind bag-of-words model and an order-aware CNN can score alike on IMDB. Each
-check here builds many small, templated review-like inputs (fixed seed, no external data) whose
-right answer is known, scores them with the model and reports a pass rate, so two models can be
-compared with numbers.
+after "but"; a bag of words (with or without word pairs) and a CNN that reads a wider window can
+score alike on IMDB. Each check here builds many small, templated review-like inputs (fixed seed,
+no external data) whose right answer is known, scores them with the model and reports a pass rate,
+so two models can be compared with numbers.
 
 The model is any `predict_proba(texts) -> P(positive)` over raw texts (the caller wraps an MLflow
 pyfunc, which standardises the text: lowercase, HTML stripped, punctuation removed). A text is

@@ -39,6 +39,8 @@ class Preset(BaseModel):
     kernel_size: int = Field(default=3, gt=0)
     dropout: float = Field(ge=0.0, lt=1.0)
     word_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)  # training-time token -> OOV rate
+    # Hash buckets of the word-pair embeddings added to each token's embedding; 0: words only.
+    bigram_buckets: int = Field(default=0, ge=0)
     pooling: str
     # Training (Adam/AdamW).
     epochs: int = Field(gt=0)
@@ -75,6 +77,13 @@ class Preset(BaseModel):
             raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
         return self
 
+    @field_validator("bigram_buckets")
+    @classmethod
+    def _bucket_count(cls, value: int) -> int:
+        if value == 1:  # bucket 0 is reserved for padding, so one bucket would hold nothing
+            raise ValueError("bigram_buckets must be 0 (off) or at least 2, got 1")
+        return value
+
     def net_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `build_net(self.arch, self.vocab_size, **kwargs)`."""
         common = {
@@ -82,6 +91,7 @@ class Preset(BaseModel):
             "dropout": self.dropout,
             "pooling": self.pooling,
             "word_dropout": self.word_dropout,
+            "bigram_buckets": self.bigram_buckets,
         }
         if self.arch == "dense":
             return {**common, "hidden_dim": self.hidden_dim}
@@ -145,6 +155,7 @@ _TUNED: dict[str, dict[str, Any]] = {
         "pooling": "mean",
         "epochs": 5,
         "weight_decay": 0.1,
+        "bigram_buckets": 2**18,
     },
     "cnn": {
         **_TUNED_SHARED,

@@ -295,3 +295,89 @@ def test_word_dropout_is_off_by_default_and_active_in_train_mode_only() -> None:
     assert (dropped[:, :9] == OOV_ID).any() and (dropped[:, :9] != OOV_ID).any()
     with pytest.raises(ValueError, match="dropout"):
         build_net("cnn", VOCAB, word_dropout=1.0, **TINY["cnn"])
+
+
+# --- hashed bigram embeddings -------------------------------------------------------------------
+BUCKETS = 97
+
+
+def bigram_net(arch: str, pooling: str = "mean", buckets: int = BUCKETS) -> SentimentNet:
+    """A tiny net whose bigram table is random (it starts at zero), so pairs visibly matter."""
+    torch.manual_seed(0)
+    net = build_net(arch, VOCAB, pooling=pooling, dropout=0.2, bigram_buckets=buckets, **TINY[arch])
+    if net.bigram_embedding is not None:
+        with torch.no_grad():
+            torch.nn.init.normal_(net.bigram_embedding.weight[1:], std=0.5)
+    return net
+
+
+def test_bigram_ids_hash_each_pair_and_reserve_bucket_zero_for_padding() -> None:
+    net = bigram_net("dense")
+    ids = torch.tensor([[5, 7, 9, PAD_ID, PAD_ID], [9, 5, 7, 3, PAD_ID]])
+    buckets = net.bigram_ids(ids)
+    assert buckets.shape == ids.shape
+    # Pairs that run into padding, and the last position, map to the padding bucket.
+    assert buckets[0, 2:].tolist() == [0, 0, 0]
+    assert buckets[1, 3:].tolist() == [0, 0]
+    real = buckets[buckets != 0]
+    assert ((real >= 1) & (real < BUCKETS)).all()
+    # The same pair gets the same bucket wherever it occurs; "5 7" and "7 5" are different pairs.
+    assert buckets[0, 0] == buckets[1, 1]  # (5, 7) in both rows
+    swapped = net.bigram_ids(torch.tensor([[7, 5]]))[0, 0]
+    assert swapped != buckets[0, 0]
+
+
+def test_bigram_table_starts_at_zero_so_the_net_starts_as_the_word_model() -> None:
+    torch.manual_seed(0)
+    net = build_net("dense", VOCAB, bigram_buckets=BUCKETS, **TINY["dense"]).eval()
+    ids = random_ids(3, 9, 2)
+    assert net.bigram_embedding is not None
+    assert torch.count_nonzero(net.bigram_embedding.weight) == 0
+    torch.testing.assert_close(net.embed(ids), net.embedding(ids), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize(("arch", "pooling"), ARCH_POOLING)
+def test_bigram_nets_keep_padding_invariance_and_the_captum_path(arch: str, pooling: str) -> None:
+    net = trained_batchnorm(bigram_net(arch, pooling))
+    short, long = random_ids(4, 20, 10), random_ids(4, 20, 50)
+    with torch.no_grad():
+        torch.testing.assert_close(net(short), net(long), atol=1e-5, rtol=0)
+        via_embeddings = net.forward_from_embeddings(net.embed(short), short != PAD_ID)
+        torch.testing.assert_close(net(short), via_embeddings, atol=0, rtol=0)
+        torch.testing.assert_close(net(short), net.classify(net.latent(short)), atol=0, rtol=0)
+
+
+def test_word_pairs_make_the_dense_model_see_word_order() -> None:
+    ids = random_ids(2, 12, 3)
+    shuffled = ids.clone()
+    shuffled[:, :12] = ids[:, torch.randperm(12, generator=torch.Generator().manual_seed(0))]
+    words_only = tiny_net("dense").eval()
+    with_pairs = bigram_net("dense").eval()
+    with torch.no_grad():
+        # Mean pooling of per-token features: a pure bag of words ignores the order...
+        torch.testing.assert_close(words_only(ids), words_only(shuffled), atol=1e-6, rtol=0)
+        # ...the pair embeddings do not.
+        assert not torch.allclose(with_pairs(ids), with_pairs(shuffled), atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_gradients_reach_used_bigram_buckets_but_not_the_padding_bucket(arch: str) -> None:
+    net = bigram_net(arch).train()
+    ids = random_ids(4, 10, 3)
+    torch.nn.functional.cross_entropy(net(ids), torch.tensor([0, 1, 0, 1])).backward()
+    assert net.bigram_embedding is not None
+    grad = net.bigram_embedding.weight.grad
+    assert grad is not None
+    used = net.bigram_ids(ids).unique()
+    used = used[used != 0]
+    assert grad[used].abs().sum() > 0
+    assert torch.count_nonzero(grad[0]) == 0
+
+
+@pytest.mark.parametrize("buckets", [1, -3, True, 2.5])
+def test_bad_bigram_bucket_counts_are_rejected(buckets: object) -> None:
+    with pytest.raises(ValueError, match="bigram_buckets"):
+        build_net("dense", VOCAB, bigram_buckets=buckets, **TINY["dense"])
+    if isinstance(buckets, int) and not isinstance(buckets, bool):
+        with pytest.raises(ValueError, match="bigram_buckets"):
+            get_preset("dense", bigram_buckets=buckets)
