@@ -114,8 +114,11 @@ def teacher_probs(cache: Path, folds: int = 5) -> np.ndarray:
 
 
 def word2vec_matrix(cache: Path, vocab_size: int, dim: int, epochs: int) -> np.ndarray:
-    """Skip-gram word2vec (gensim) trained on the training split's text only; rows follow the
-    project vocabulary, unit-normalised; padding is zero, words word2vec lacks are random."""
+    """Skip-gram word2vec trained on the training split's text only; rows follow the project
+    vocabulary, unit-normalised; padding is zero, words word2vec lacks are random.
+
+    Needs gensim (`pip install gensim`), which is not a project dependency: it did not help.
+    """
     path = cache / f"w2v_{vocab_size}_{dim}_{epochs}.npy"
     if not path.exists():
         from gensim.models import Word2Vec
