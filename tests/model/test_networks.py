@@ -17,6 +17,7 @@ TINY: dict[str, dict[str, Any]] = {
 }
 # Per-token feature width before pooling, for the latent size check.
 FEATURES = {"dense": 6, "cnn": 4}
+BUCKETS = 97  # word-pair hash buckets of the tiny nets that use them
 
 
 def tiny_net(arch: str, pooling: str = "mean", dropout: float = 0.2, seed: int = 0) -> SentimentNet:
@@ -60,9 +61,12 @@ def test_build_net_returns_the_named_class() -> None:
     assert isinstance(tiny_net("cnn"), CNNNet)
 
 
+@pytest.mark.parametrize("buckets", [0, BUCKETS], ids=["words", "word-pairs"])
 @pytest.mark.parametrize(("arch", "pooling"), ARCH_POOLING)
-def test_output_is_invariant_to_trailing_padding(arch: str, pooling: str) -> None:
-    net = trained_batchnorm(tiny_net(arch, pooling))
+def test_output_is_invariant_to_trailing_padding(arch: str, pooling: str, buckets: int) -> None:
+    net = trained_batchnorm(
+        bigram_net(arch, pooling, buckets) if buckets else tiny_net(arch, pooling)
+    )
     short, long = random_ids(4, 20, 10), random_ids(4, 20, 50)
     with torch.no_grad():
         torch.testing.assert_close(net(short), net(long), atol=1e-5, rtol=0)
@@ -79,14 +83,17 @@ def test_padding_invariance_holds_for_reviews_of_different_lengths_in_one_batch(
         torch.testing.assert_close(net(batch)[0], net(alone)[0], atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("buckets", [0, BUCKETS], ids=["words", "word-pairs"])
 @pytest.mark.parametrize(("arch", "pooling"), ARCH_POOLING)
-def test_forward_equals_forward_from_embeddings(arch: str, pooling: str) -> None:
-    net = trained_batchnorm(tiny_net(arch, pooling))
+def test_forward_equals_forward_from_embeddings(arch: str, pooling: str, buckets: int) -> None:
+    net = trained_batchnorm(
+        bigram_net(arch, pooling, buckets) if buckets else tiny_net(arch, pooling)
+    )
     ids = random_ids(3, 7, 4)
     with torch.no_grad():
-        via_embeddings = net.forward_from_embeddings(net.embedding(ids), ids != PAD_ID)
+        via_embeddings = net.forward_from_embeddings(net.embed(ids), ids != PAD_ID)
         # A float mask (as captum passes extra arguments) must give the same result.
-        via_float_mask = net.forward_from_embeddings(net.embedding(ids), (ids != PAD_ID).float())
+        via_float_mask = net.forward_from_embeddings(net.embed(ids), (ids != PAD_ID).float())
         torch.testing.assert_close(net(ids), via_embeddings, atol=0, rtol=0)
         torch.testing.assert_close(net(ids), via_float_mask, atol=1e-6, rtol=0)
         # The analysis scores and embeds in one pass: the head applied to the latent vector.
@@ -298,7 +305,6 @@ def test_word_dropout_is_off_by_default_and_active_in_train_mode_only() -> None:
 
 
 # --- hashed bigram embeddings -------------------------------------------------------------------
-BUCKETS = 97
 
 
 def bigram_net(arch: str, pooling: str = "mean", buckets: int = BUCKETS) -> SentimentNet:
@@ -334,17 +340,6 @@ def test_bigram_table_starts_at_zero_so_the_net_starts_as_the_word_model() -> No
     assert net.bigram_embedding is not None
     assert torch.count_nonzero(net.bigram_embedding.weight) == 0
     torch.testing.assert_close(net.embed(ids), net.embedding(ids), atol=0, rtol=0)
-
-
-@pytest.mark.parametrize(("arch", "pooling"), ARCH_POOLING)
-def test_bigram_nets_keep_padding_invariance_and_the_captum_path(arch: str, pooling: str) -> None:
-    net = trained_batchnorm(bigram_net(arch, pooling))
-    short, long = random_ids(4, 20, 10), random_ids(4, 20, 50)
-    with torch.no_grad():
-        torch.testing.assert_close(net(short), net(long), atol=1e-5, rtol=0)
-        via_embeddings = net.forward_from_embeddings(net.embed(short), short != PAD_ID)
-        torch.testing.assert_close(net(short), via_embeddings, atol=0, rtol=0)
-        torch.testing.assert_close(net(short), net.classify(net.latent(short)), atol=0, rtol=0)
 
 
 def test_word_pairs_make_the_dense_model_see_word_order() -> None:
