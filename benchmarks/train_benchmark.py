@@ -40,6 +40,7 @@ from config import PROJECT_ROOT, get_settings  # noqa: E402
 from data.prepare import PreparedData, prepare_dataset  # noqa: E402
 from data.text import standardize  # noqa: E402
 from models.datamodule import IMDBDataModule  # noqa: E402
+from models.module import adamw  # noqa: E402
 from models.networks import build_net  # noqa: E402
 from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, Preset, get_preset  # noqa: E402
 from models.train import train  # noqa: E402
@@ -88,9 +89,7 @@ def plain_pytorch(
     data = IMDBDataModule(prepared_dir, preset.batch_size, seed=seed)
     data.setup()
     net = build_net(arch, preset.vocab_size, **preset.net_kwargs())
-    optimizer = torch.optim.AdamW(
-        net.parameters(), lr=preset.learning_rate, weight_decay=preset.weight_decay
-    )
+    optimizer = adamw(net, preset.learning_rate, preset.weight_decay)  # the module's optimizer
     train_loader, val_loader = data.train_dataloader(), data.val_dataloader()
     total = max(1, epochs * len(train_loader))
     decay = 0.0 if preset.lr_schedule == "constant" else 1.0  # as SentimentClassifier does

@@ -21,6 +21,19 @@ from torchmetrics.classification import (
 
 Batch = tuple[Tensor, Tensor]  # (ids [B, L] int64, labels [B] int64)
 
+# Devices with a fused (one kernel per parameter group) AdamW in torch.
+_FUSED_ADAMW_DEVICES = frozenset({"cpu", "cuda"})
+
+
+def adamw(net: nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW, fused where torch has it: the per-tensor loop spent a third of each dense training
+    step updating the 8.4 M-parameter word-pair table; fused, the update reads it once."""
+    devices = {p.device.type for p in net.parameters()}
+    fused = devices <= _FUSED_ADAMW_DEVICES
+    return torch.optim.AdamW(
+        net.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=fused or None
+    )
+
 
 class SentimentClassifier(LightningModule):
     """Cross-entropy training of any network mapping ids (B, L) to two logits, with AdamW.
@@ -98,11 +111,7 @@ class SentimentClassifier(LightningModule):
         self.test_confusion_metric.reset()
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
-        optimizer = torch.optim.AdamW(
-            self.net.parameters(),
-            lr=self.hparams.learning_rate,
-            weight_decay=self.hparams.weight_decay,
-        )
+        optimizer = adamw(self.net, self.hparams.learning_rate, self.hparams.weight_decay)
         if self.hparams.lr_schedule == "constant":
             return optimizer
         # "linear": decay to 0 over the planned steps, stepped every batch (what the tuned
