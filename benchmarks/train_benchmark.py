@@ -5,9 +5,12 @@ For each architecture (with its preset), `models.train.train` is timed end to en
 same seed, on the same batches (the same data module), with the same optimizer, for the same
 number of epochs, validation included. The ratio of the two is the framework overhead (target:
 <= 1.15). A TF-IDF (1-2 grams) + logistic regression baseline is trained on the same split.
+With `--repeats N` both loops run N times, alternating, and the table reports the median seconds
+per epoch (one timing of a short run varies by more than 15% on a small shared machine).
 
     IMDB_ARCHIVE=../shared/data/aclImdb_v1.tar.gz \
         .venv/bin/python benchmarks/train_benchmark.py --archs dense cnn --preset tuned
+    .venv/bin/python benchmarks/train_benchmark.py --archs cnn --repeats 3     # steadier timings
     .venv/bin/python benchmarks/train_benchmark.py --limit 2000 --epochs 1   # a quick check
 
 Review text never enters the repository: parsed and prepared data are cached outside it (in the
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -159,6 +163,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
         "--archive", type=Path, help="default: $IMDB_ARCHIVE, else " + str(DEFAULT_ARCHIVE)
     )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="time each loop this many times, alternating, and report the medians (one epoch's "
+        "time varies by more than 15%% from run to run on a small shared machine)",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("IMDB_SENTIMENT_EXPERIMENT", "imdb-sentiment-benchmark")
@@ -181,27 +192,35 @@ def main(argv: list[str] | None = None) -> list[Row]:
 
     rows: list[Row] = []
     for arch, preset in presets.items():
-        result = train(
-            arch,
-            prepared_dir,
-            preset=args.preset,
-            overrides=overrides,
-            seed=args.seed,
-            register=False,
-            run_name=f"benchmark-{arch}-{args.preset}",
-            extra_tags={"benchmark": "train_benchmark"},
-            extra_params={"limit": args.limit},
-        )
-        epochs = result.epochs_trained  # early stopping may end sooner: compare like for like
-        plain_seconds, plain_acc = plain_pytorch(arch, preset, prepared_dir, epochs, args.seed)
+        lightning_seconds, plain_seconds = [], []
+        for _ in range(args.repeats):
+            result = train(
+                arch,
+                prepared_dir,
+                preset=args.preset,
+                overrides=overrides,
+                seed=args.seed,
+                register=False,
+                run_name=f"benchmark-{arch}-{args.preset}",
+                extra_tags={"benchmark": "train_benchmark"},
+                extra_params={"limit": args.limit},
+            )
+            epochs = result.epochs_trained  # early stopping may end sooner: compare like for like
+            lightning_seconds.append(result.train_seconds / epochs)
+            seconds, plain_acc = plain_pytorch(arch, preset, prepared_dir, epochs, args.seed)
+            plain_seconds.append(seconds)
+        if args.repeats > 1:
+            print(
+                f"{arch} s/epoch, Lightning + MLflow: {lightning_seconds}; plain: {plain_seconds}"
+            )
         rows.append(
             Row(
                 model=f"{arch} ({args.preset})",
                 epochs=epochs,
                 test_acc=result.metrics["test_acc"],
                 test_loss=result.metrics["test_loss"],
-                seconds_per_epoch=result.train_seconds / epochs,
-                plain_seconds_per_epoch=plain_seconds,
+                seconds_per_epoch=statistics.median(lightning_seconds),
+                plain_seconds_per_epoch=statistics.median(plain_seconds),
                 plain_test_acc=plain_acc,
                 seconds=result.train_seconds,
             )
