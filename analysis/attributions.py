@@ -1,12 +1,13 @@
 """Integrated Gradients (captum) per token, toward the positive or the negative class.
 
-IG runs on `net.forward_from_embeddings(embedded, mask)`, with the real ids' mask held fixed, from a
-baseline of all-zero embeddings (the PAD embedding) to the review's embeddings. Scores are summed
-over the embedding dimension, so each token gets one number: > 0 pushes the target class's logit up.
-Completeness: the scores of a review sum to logit_target(review) - logit_target(zero embeddings)
-up to the convergence delta that is returned with them. With word-pair embeddings
-(`bigram_buckets`), a token's input is its word's embedding plus that of the pair it starts, so its
-score covers both: "not" in "not good" carries the pair "not good".
+IG runs on `net.forward_from_embeddings(embedded, mask)` from the input embeddings `net.embed(ids)`,
+with the real ids' mask held fixed, from a baseline of all-zero embeddings (the PAD embedding) to
+the review's embeddings. Scores are summed over the embedding dimension, so each token gets one
+number: > 0 pushes the target class's logit up. Completeness: the scores of a review sum to
+logit_target(review) - logit_target(zero embeddings) up to the convergence delta that is returned
+with them. With word-pair embeddings (`bigram_buckets`), a token's input is its word's embedding
+plus that of the pair it starts, so its score covers both: "not" in "not good" carries the pair "not
+good".
 """
 
 from __future__ import annotations

@@ -65,11 +65,14 @@ class StandInNet(nn.Module):
     def forward_from_embeddings(self, embedded: Tensor, mask: Tensor) -> Tensor:
         return self.classify(self._pool(embedded, mask))
 
+    def embed(self, ids: Tensor) -> Tensor:
+        return self.embedding(ids)
+
     def forward(self, ids: Tensor) -> Tensor:
-        return self.forward_from_embeddings(self.embedding(ids), ids != PAD_ID)
+        return self.forward_from_embeddings(self.embed(ids), ids != PAD_ID)
 
     def latent(self, ids: Tensor) -> Tensor:
-        return self._pool(self.embedding(ids), ids != PAD_ID)
+        return self._pool(self.embed(ids), ids != PAD_ID)
 
 
 def encode(tokens: list[str], max_len: int) -> np.ndarray:

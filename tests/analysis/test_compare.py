@@ -168,8 +168,11 @@ class TinyNet(nn.Module):
         pos = per_token.sum(1) / m.sum(1).clamp(min=1.0)
         return torch.stack([-pos, pos], dim=1)
 
+    def embed(self, ids: Tensor) -> Tensor:
+        return self.embedding(ids)
+
     def forward(self, ids: Tensor) -> Tensor:
-        return self.forward_from_embeddings(self.embedding(ids), ids != 0)
+        return self.forward_from_embeddings(self.embed(ids), ids != 0)
 
 
 def test_context_net_reads_mildly_good_more_negatively() -> None:
