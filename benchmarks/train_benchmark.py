@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
         "time varies by more than 15%% from run to run on a small shared machine)",
     )
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
 
     os.environ.setdefault("IMDB_SENTIMENT_EXPERIMENT", "imdb-sentiment-benchmark")
     os.environ.setdefault(

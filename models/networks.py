@@ -50,6 +50,15 @@ def _check_pooling(value: str) -> None:
     require_choice("pooling", value, POOLINGS)
 
 
+def check_bigram_buckets(value: int) -> int:
+    """0 (no word pairs) or at least 2: bucket 0 is reserved for pairs that reach padding."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"bigram_buckets must be an integer, got {value!r}")
+    if value == 1 or value < 0:
+        raise ValueError(f"bigram_buckets must be 0 (off) or at least 2, got {value}")
+    return value
+
+
 def masked_pool(features: Tensor, mask: Tensor, pooling: str) -> Tensor:
     """Pool (B, L, C) features over real tokens only; (B, C), or (B, 2C) for "meanmax".
 
@@ -92,10 +101,7 @@ class SentimentNet(nn.Module):
         _check_pooling(pooling)
         if vocab_size <= max(PAD_ID, OOV_ID):
             raise ValueError(f"vocab_size must exceed the reserved ids, got {vocab_size}")
-        if isinstance(bigram_buckets, bool) or not isinstance(bigram_buckets, int):
-            raise ValueError(f"bigram_buckets must be an integer, got {bigram_buckets!r}")
-        if bigram_buckets == 1 or bigram_buckets < 0:
-            raise ValueError(f"bigram_buckets must be 0 (off) or at least 2, got {bigram_buckets}")
+        check_bigram_buckets(bigram_buckets)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.pooling = pooling
@@ -146,9 +152,10 @@ class SentimentNet(nn.Module):
 
     def bigram_ids(self, ids: Tensor) -> Tensor:
         """(B, L) hash bucket of each pair (token t, token t+1); 0 where either one is padding."""
+        real = ids != PAD_ID
         pair = ids[:, :-1] * self.vocab_size + ids[:, 1:]
         buckets = 1 + (pair * _HASH_MULTIPLIER) % (self.bigram_buckets - 1)
-        buckets = buckets.masked_fill((ids[:, :-1] == PAD_ID) | (ids[:, 1:] == PAD_ID), 0)
+        buckets = buckets.masked_fill(~(real[:, :-1] & real[:, 1:]), 0)
         return nn.functional.pad(buckets, (0, 1))  # the last position has no next token
 
     def embed(self, ids: Tensor) -> Tensor:

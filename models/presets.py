@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config import require_choice
-from models.networks import POOLINGS
+from models.networks import POOLINGS, check_bigram_buckets
 
 ARCHS: tuple[str, ...] = ("dense", "cnn")
 # "constant": a fixed learning rate. "linear": decay it linearly per optimizer step from
@@ -40,7 +40,7 @@ class Preset(BaseModel):
     dropout: float = Field(ge=0.0, lt=1.0)
     word_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)  # training-time token -> OOV rate
     # Hash buckets of the word-pair embeddings added to each token's embedding; 0: words only.
-    bigram_buckets: int = Field(default=0, ge=0)
+    bigram_buckets: int = 0
     pooling: str
     # Training (Adam/AdamW).
     epochs: int = Field(gt=0)
@@ -80,9 +80,7 @@ class Preset(BaseModel):
     @field_validator("bigram_buckets")
     @classmethod
     def _bucket_count(cls, value: int) -> int:
-        if value == 1:  # bucket 0 is reserved for padding, so one bucket would hold nothing
-            raise ValueError("bigram_buckets must be 0 (off) or at least 2, got 1")
-        return value
+        return check_bigram_buckets(value)  # the network's own rule
 
     def net_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `build_net(self.arch, self.vocab_size, **kwargs)`."""
