@@ -8,11 +8,11 @@ defaults below; `get_settings()` is the one entry point.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar, get_args
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -24,12 +24,38 @@ IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 EXPERIMENT_NAME = "imdb-sentiment"
 
+T = TypeVar("T")
 
-def require_choice(what: str, value: str, choices: Sequence[str]) -> str:
-    """`value` if it is one of `choices`, else a ValueError naming it and the valid choices."""
-    if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+
+def check_choice(value: T, choices: Any, what: str) -> T:
+    """`value` if it is one of the values of the `Literal` type `choices`, else a ValueError.
+
+    For plain functions that take a name from callers (an architecture, a preset, a dataset):
+    pydantic checks `Literal` fields itself, a function call is checked here, and both name the
+    bad value and the valid choices.
+    """
+    valid = get_args(choices)
+    if not valid:
+        raise TypeError(f"choices must be a Literal type, got {choices!r}")
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(map(str, valid))}")
     return value
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Pydantic's report as one line: "field: message (got value)" per problem, joined by "; ".
+
+    A problem with the whole object (a model validator) has no field: it is named by the model,
+    and its input (every field) is left out.
+    """
+    problems: list[str] = []
+    for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        if item["loc"]:
+            problems.append(f"{'.'.join(map(str, item['loc']))}: {message} (got {item['input']!r})")
+        else:
+            problems.append(f"{error.title}: {message}")
+    return "; ".join(problems)
 
 
 class Settings(BaseSettings):

@@ -12,19 +12,14 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-import mlflow
 import numpy as np
 
-from analysis.attributions import DEFAULT_N_STEPS, TokenView, explain_reviews
-from analysis.heatmap import ReviewHeatmap, side_by_side, write_heatmap_page
-from analysis.metadata import per_sample_loss
-from analysis.samples import predict
+from analysis.common.artifacts import logged_model
+from analysis.common.schema import per_sample_loss
+from analysis.errors.attributions import DEFAULT_N_STEPS, TokenView, explain_reviews
+from analysis.errors.heatmap import ReviewHeatmap, side_by_side, write_heatmap_page
+from analysis.errors.predict import predict
 from data.text import tokenize
-
-
-def load_model(uri: str):
-    """The raw-text model behind an MLflow URI (`.net`, `.vocab`, `.encode`), unwrapped."""
-    return mlflow.pyfunc.load_model(uri).unwrap_python_model()
 
 
 def explain_texts(
@@ -77,7 +72,7 @@ def main(argv: list[str] | None = None) -> Path:
     per_model = []
     for uri in args.model:
         name = uri.rstrip("/").split("/")[-2] if uri.startswith("models:/") else uri
-        per_model.append(explain_texts(load_model(uri), args.texts, name, args.n_steps))
+        per_model.append(explain_texts(logged_model(uri), args.texts, name, args.n_steps))
 
     for i, text in enumerate(args.texts):
         print(f"\n{text[:100]!r}")

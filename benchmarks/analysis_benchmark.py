@@ -4,7 +4,7 @@
 
 Trains the model first (tuned preset, against throw-away stores) unless --model-uri names a
 logged one, then times: text metadata cold (TextBlob) and cached (the pipeline's parquet cache),
-and each step of `analysis.report.analyse` (prediction, UMAP, clustering, plots, attributions).
+and each step of `analysis.errors.analyse.analyse_errors` (prediction, UMAP, clustering, plots, attributions).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def main() -> None:
     import mlflow
     import pandas as pd
 
-    from analysis.metadata import text_metadata
-    from analysis.report import analyse
+    from analysis.errors.analyse import analyse_errors
+    from analysis.errors.text_metadata import text_metadata
     from data.prepare import PreparedData, prepare_dataset
     from data.text import tokenize
     from models.presets import get_preset
@@ -68,7 +68,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        result = analyse(
+        result = analyse_errors(
             model.net,
             samples,
             ids,
@@ -84,9 +84,9 @@ def main() -> None:
     print(f"{'step':<24} {'seconds':>8}")
     print(f"{'metadata (cold)':<24} {metadata_cold:>8.1f}")
     print(f"{'metadata (cached)':<24} {metadata_cached:>8.2f}")
-    for step, seconds in result["timings"].items():
+    for step, seconds in result.timings.items():
         print(f"{step:<24} {seconds:>8.1f}")
-    print(f"{'analyse() total':<24} {total:>8.1f}")
+    print(f"{'analyse_errors() total':<24} {total:>8.1f}")
     if train_seconds is not None:
         print(f"{'training (fit)':<24} {train_seconds:>8.1f}")
         print(

@@ -67,7 +67,7 @@ def main() -> None:
     wall = time.perf_counter() - start
     result = state.result()
     stages = stage_seconds(state.state_details.flow_run_id)
-    training = sum(r["train_seconds"] for r in result["trained"].values())
+    training = sum(r.train_seconds for r in result.trained.values())
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
@@ -78,10 +78,10 @@ def main() -> None:
     print(f"{'pure training (fit)':<24} {training:>9.1f}")
     print(f"wall / training: {wall / training:.2f}")
     print(f"peak memory: {peak_self:.0f} MB (flow process), {peak_child:.0f} MB (largest child)")
-    for arch, trained in result["trained"].items():
-        print(f"{arch}: test_acc {trained['metrics']['test_acc']:.4f}")
-    for arch, analysis in result["analyses"].items():
-        steps = ", ".join(f"{k} {v:.1f}s" for k, v in analysis["timings"].items())
+    for arch, trained in result.trained.items():
+        print(f"{arch}: test_acc {trained.metrics['test_acc']:.4f}")
+    for arch, analysis in result.analyses.items():
+        steps = ", ".join(f"{k} {v:.1f}s" for k, v in analysis.timings.items())
         print(f"{arch} analysis: {steps}")
 
 

@@ -10,12 +10,12 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
-from config import get_settings, require_choice
+from config import check_choice, get_settings
 from data.cache import atomic_publish_dir, params_hash
 from data.imdb import load_imdb, sort_reviews
 from data.synthetic import synthetic_reviews
@@ -23,8 +23,8 @@ from data.text import Vocabulary, encode_texts, tokenize
 
 log = logging.getLogger(__name__)
 
-Dataset = Literal["imdb", "synthetic"]
-DATASETS: tuple[str, ...] = ("imdb", "synthetic")
+DatasetName = Literal["imdb", "synthetic"]
+DATASETS: tuple[DatasetName, ...] = get_args(DatasetName)
 SYNTHETIC_SIZE = 4_000
 # Bump when preparation logic changes, so cached prepared data is rebuilt.
 _PREPARE_VERSION = "2"  # 2: validation grouped by movie
@@ -42,7 +42,7 @@ class PreparedData:
     ids: np.ndarray
     vocab: Vocabulary
     max_len: int
-    dataset: str
+    dataset: DatasetName
     data_hash: str  # hash of the source content and every preparation parameter
 
     def split(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -73,10 +73,10 @@ class PreparedData:
 
 
 def load_reviews(
-    dataset: str = "imdb", data_path: str | Path | None = None, seed: int = 42
+    dataset: DatasetName = "imdb", data_path: str | Path | None = None, seed: int = 42
 ) -> tuple[pd.DataFrame, str]:
     """The raw review table of a dataset and the content hash of its source."""
-    if require_choice("dataset", dataset, DATASETS) == "imdb":
+    if check_choice(dataset, DatasetName, "dataset") == "imdb":
         return load_imdb(data_path)
     frame = synthetic_reviews(SYNTHETIC_SIZE, seed=seed)
     return frame, params_hash("synthetic", SYNTHETIC_SIZE, seed)
@@ -128,7 +128,7 @@ def prepare(
     frame: pd.DataFrame,
     source_hash: str,
     *,
-    dataset: str,
+    dataset: DatasetName,
     vocab_size: int = 10_000,
     max_len: int = 250,
     val_fraction: float = 0.1,
@@ -145,7 +145,7 @@ def prepare(
 
 
 def prepare_dataset(
-    dataset: str = "imdb",
+    dataset: DatasetName = "imdb",
     data_path: str | Path | None = None,
     *,
     vocab_size: int = 10_000,

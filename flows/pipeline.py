@@ -10,135 +10,129 @@ registered, and the champion alias moved, only after every model has trained and
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
 import logging
 import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    create_model,
+)
 
-from config import require_choice
-from data.prepare import DATASETS
-from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, get_preset
+from analysis.behaviour.suite import BehaviourReport
+from analysis.common.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from analysis.errors.analyse import AnalysisSummary
+from analysis.paired.champion import RegressionCheck
+from config import describe_validation_error
+from data.prepare import DatasetName
+from models.presets import ARCHS, DEFAULT_PRESET, Arch, PresetName, get_preset
+from models.registry import PromotionDecision
 from models.tracking import configure_tracking
+from models.train import TrainResult
 from tasks.analysis import analyse_model, behaviour_tests
-from tasks.comparison import check_regression, compare_models
+from tasks.comparison import ModelComparison, check_regression, compare_models
 from tasks.data import compute_text_metadata, locate_data, prepare_data
 from tasks.registry import register_and_promote_model
-from tasks.report import publish_summary
+from tasks.summary import publish_summary
 from tasks.training import train_model
 
-
-class PipelineParams(BaseModel):
-    """Flow parameters, checked before any work: a bad value is named with the valid choices."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    dataset: str = "imdb"
-    data_path: str | None = None
-    archs: list[str] = Field(default_factory=lambda: list(ARCHS))
-    preset: str = DEFAULT_PRESET
-    epochs: dict[str, int] = Field(default_factory=dict)  # per architecture; empty = preset's
-    limit: int | None = None  # reviews per split, for quick runs
-    seed: int = 42
-    devices: str | int = "auto"
-    promote: bool = True
-    allow_regression: bool = False  # promote even when the regression check raised an alert
-
-    @field_validator("dataset")
-    @classmethod
-    def _dataset(cls, value: str) -> str:
-        return require_choice("dataset", value, DATASETS)
-
-    @field_validator("archs")
-    @classmethod
-    def _archs(cls, value: list[str]) -> list[str]:
-        unknown = [arch for arch in value if arch not in ARCHS]
-        if unknown or not value:
-            raise ValueError(
-                f"unknown architecture {', '.join(map(repr, unknown)) or '(none given)'}; "
-                f"choose from {', '.join(ARCHS)}"
-            )
-        return list(dict.fromkeys(value))
-
-    @field_validator("preset")
-    @classmethod
-    def _preset(cls, value: str) -> str:
-        return require_choice("preset", value, PRESETS)
-
-    @field_validator("epochs")
-    @classmethod
-    def _epochs(cls, value: dict[str, int]) -> dict[str, int]:
-        for arch, count in value.items():
-            if arch not in ARCHS:
-                raise ValueError(f"epochs given for unknown architecture {arch!r}")
-            if count < 1:
-                raise ValueError(f"epochs for {arch} must be at least 1, got {count}")
-        return value
-
-    @field_validator("limit")
-    @classmethod
-    def _limit(cls, value: int | None) -> int | None:
-        if value is not None and value < 4:
-            raise ValueError(f"limit must be at least 4 reviews per split, got {value}")
-        return value
-
-    @field_validator("devices")
-    @classmethod
-    def _devices(cls, value: str | int) -> str | int:
-        if isinstance(value, str) and value != "auto":
-            if not value.isdigit():
-                raise ValueError(f"devices must be 'auto' or a positive count, got {value!r}")
-            value = int(value)
-        if isinstance(value, int) and value < 1:
-            raise ValueError(f"devices must be 'auto' or a positive count, got {value}")
-        return value
-
-    def check_data_path(self) -> None:
-        if self.data_path is not None and not Path(self.data_path).expanduser().exists():
-            raise ValueError(f"data_path {self.data_path!r} does not exist")
+# The flow's signature is the one declaration of its parameters: Prefect builds the deployment's
+# parameter schema from it, `PipelineParams` (validation before any work) is built from it, and
+# so is the command line. The checks that need code are attached to the types below, so Prefect
+# applies them too when a deployment run starts.
 
 
-def validate_params(**raw: object) -> PipelineParams:
-    """Turn pydantic's report into one readable line per bad parameter."""
-    try:
-        params = PipelineParams(**raw)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in error.errors()
-        )
-        raise ValueError(f"invalid pipeline parameters: {problems}") from None
-    params.check_data_path()
-    return params
+def _unique(archs: Sequence[Arch]) -> list[Arch]:
+    """Each architecture once, in the order given."""
+    return list(dict.fromkeys(archs))
+
+
+def _none_is_empty(epochs: dict[Arch, int] | None) -> dict[Arch, int]:
+    """None (the default) and {} both mean each preset's own epochs; the flow reads a mapping."""
+    return epochs or {}
+
+
+def _device_count(value: object) -> object:
+    """'auto' or a positive count; a count given as text (the CLI, `--param`) becomes an int."""
+    if isinstance(value, str) and value != "auto":
+        if not value.isdigit():
+            raise ValueError("must be 'auto' or a positive count")
+        value = int(value)
+    if isinstance(value, int) and value < 1:
+        raise ValueError("must be 'auto' or a positive count")
+    return value
+
+
+def _existing(path: str | None) -> str | None:
+    """A given data path must exist: a typo fails here, not after minutes of other work."""
+    if path is not None and not Path(path).expanduser().exists():
+        raise ValueError("no such file or folder")
+    return path
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What one run of the flow produced, per architecture."""
+
+    trained: dict[str, TrainResult]
+    analyses: dict[str, AnalysisSummary]
+    behaviour: dict[str, BehaviourReport]
+    regressions: dict[str, RegressionCheck]
+    comparison: ModelComparison | None  # None unless both architectures trained
+    decisions: dict[str, PromotionDecision]
+
+
+Archs = Annotated[Sequence[Arch], Field(min_length=1), AfterValidator(_unique)]
+EpochsPerArch = Annotated[dict[Arch, PositiveInt] | None, AfterValidator(_none_is_empty)]
+Devices = Annotated[Literal["auto"] | PositiveInt, BeforeValidator(_device_count)]
+DataPath = Annotated[str | None, AfterValidator(_existing)]
 
 
 @flow(name="imdb-sentiment", log_prints=True)
 def imdb_sentiment(
-    dataset: str = "imdb",
-    data_path: str | None = None,
-    archs: list[str] | None = None,
-    preset: str = DEFAULT_PRESET,
-    epochs: dict[str, int] | None = None,
-    limit: int | None = None,
-    seed: int = 42,
-    devices: str | int = "auto",
-    promote: bool = True,
-    allow_regression: bool = False,
-) -> dict:
+    dataset: Annotated[DatasetName, Field(description="the corpus")] = "imdb",
+    data_path: Annotated[
+        DataPath,
+        Field(
+            description="aclImdb_v1.tar.gz or aclImdb/ folder (default: IMDB_ARCHIVE, else download)"
+        ),
+    ] = None,
+    archs: Annotated[Archs, Field(description="architectures to train")] = ARCHS,
+    preset: Annotated[PresetName, Field(description="hyperparameter preset")] = DEFAULT_PRESET,
+    epochs: Annotated[
+        EpochsPerArch, Field(description="epochs per architecture (default: the preset's)")
+    ] = None,
+    limit: Annotated[
+        int | None, Field(ge=4, description="reviews per split, class-balanced (quick runs)")
+    ] = None,
+    seed: Annotated[int, Field(description="seed of the data split, sampling and training")] = 42,
+    devices: Annotated[Devices, Field(description="'auto' or a device count")] = "auto",
+    promote: Annotated[
+        bool,
+        Field(description="move the champion alias to a new version that scores at least as well"),
+    ] = True,
+    allow_regression: Annotated[
+        bool, Field(description="promote even when the regression check raised an alert")
+    ] = False,
+    thresholds: Annotated[
+        Thresholds, Field(description="what the analysis calls weak, a regression or confident")
+    ] = DEFAULT_THRESHOLDS,
+) -> PipelineResult:
     """Prepare data; train, analyse and behaviour-test each model; compare; register and promote."""
-    params = validate_params(
-        dataset=dataset,
-        data_path=data_path,
-        archs=archs or list(ARCHS),
-        preset=preset,
-        epochs=epochs or {},
-        limit=limit,
-        seed=seed,
-        devices=devices,
-        promote=promote,
-        allow_regression=allow_regression,
-    )
+    # The first statement, so `locals()` holds exactly the flow's parameters.
+    params = validate_params(**locals())
     configure_tracking()  # fails fast, naming the URI, if the tracking server is unreachable
     logger = get_run_logger()
     encoding = get_preset(params.archs[0], params.preset)  # vocab/length shared by both archs
@@ -169,53 +163,75 @@ def imdb_sentiment(
     }
     analyses = {
         arch: analyse_model(
-            result["run_id"], result["model_uri"], prepared_dir, metadata_path, model_name=arch
+            run.run_id,
+            run.model_uri,
+            prepared_dir,
+            metadata_path,
+            model_name=arch,
+            thresholds=params.thresholds,
         )
-        for arch, result in trained.items()
+        for arch, run in trained.items()
     }
-    behaviour = {
-        arch: behaviour_tests(result["run_id"], result["model_uri"])
-        for arch, result in trained.items()
-    }
+    behaviour = {arch: behaviour_tests(run.run_id, run.model_uri) for arch, run in trained.items()}
     regressions = {
-        arch: check_regression(result["run_id"], arch) for arch, result in trained.items()
+        arch: check_regression(run.run_id, arch, params.thresholds) for arch, run in trained.items()
     }
     comparison = (
-        compare_models(trained, prepared_dir, regressions)
-        if set(trained) == {"dense", "cnn"}
+        compare_models({arch: trained[arch].run_id for arch in ARCHS}, prepared_dir, regressions)
+        if set(ARCHS) <= set(trained)
         else None
     )
     # Only now, with every model trained and analysed, are versions registered.
     decisions = {
         arch: register_and_promote_model(
-            result["run_id"],
-            result["model_uri"],
+            run.run_id,
+            run.model_uri,
             arch,
             prepared_dir,
             promote=params.promote,
-            block_reason=(
-                regressions[arch]["reason"]
-                if regressions[arch]["alert"] and not params.allow_regression
-                else None
-            ),
+            block_reason=regressions[arch].blocks_promotion(params.allow_regression),
         )
-        for arch, result in trained.items()
+        for arch, run in trained.items()
     }
     summary = publish_summary(
-        trained, decisions, behaviour, comparison["run_id"] if comparison else None, regressions
+        trained, decisions, behaviour, comparison.run_id if comparison else None, regressions
     )
     logger.info("\n%s", summary)
-    return {
-        "trained": trained,
-        "analyses": analyses,
-        "behaviour": behaviour,
-        "regressions": regressions,
-        "comparison": comparison,
-        "decisions": decisions,
+    return PipelineResult(trained, analyses, behaviour, regressions, comparison, decisions)
+
+
+def _params_model(fn: Callable[..., Any]) -> type[BaseModel]:
+    """A model with one field per parameter of `fn`: its annotated type (checks included), default.
+
+    The defaults are validated too, so `archs` is always a list and `epochs` always a mapping.
+    """
+    hints = get_type_hints(fn, include_extras=True)
+    fields: dict[str, Any] = {
+        name: (hints[name], parameter.default)
+        for name, parameter in inspect.signature(fn).parameters.items()
     }
+    return create_model(
+        "PipelineParams",
+        __config__=ConfigDict(extra="forbid", validate_default=True),
+        __doc__="Flow parameters, checked before any work: a bad value is named with the choices.",
+        **fields,
+    )
 
 
-def parse_epochs(text: str | None, archs: list[str]) -> dict[str, int]:
+PipelineParams = _params_model(imdb_sentiment.fn)
+
+
+def validate_params(**raw: Any) -> BaseModel:
+    """The parameters as a `PipelineParams`; a ValueError naming every bad parameter and value."""
+    try:
+        return PipelineParams(**raw)
+    except ValidationError as error:
+        raise ValueError(
+            f"invalid pipeline parameters: {describe_validation_error(error)}"
+        ) from None
+
+
+def parse_epochs(text: str | None, archs: Sequence[str]) -> dict[str, int]:
     """`3` (every architecture) or `dense=3,cnn=5`."""
     if not text:
         return {}
@@ -227,42 +243,81 @@ def parse_epochs(text: str | None, archs: list[str]) -> dict[str, int]:
         raise SystemExit(f"--epochs: expected N or ARCH=N[,ARCH=N], got {text!r}") from None
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(
+            f"expected a JSON object, got {text!r} ({error})"
+        ) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def _show(value: object) -> str:
+    """A default as it would be typed on the command line."""
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump())
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One flag per flow parameter, from `PipelineParams`: `--data-path` for `data_path`.
+
+    Values stay text and pydantic converts them (`--limit 120`), so every bad value is reported
+    the same way. The exceptions: `--archs dense,cnn`; `--epochs N` or `dense=N,cnn=M` (see
+    `parse_epochs`); a JSON object for a model (`--thresholds '{"loss_rise": 0.2}'`); a boolean
+    is a switch away from its default (`--no-promote`, `--allow-regression`).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m flows.pipeline",
         description="Run the imdb-sentiment flow locally: data, training, analysis, registration.",
+        argument_default=argparse.SUPPRESS,  # absent flags take the flow's defaults
     )
-    parser.add_argument("--dataset", default="imdb", help=f"one of {', '.join(DATASETS)}")
-    parser.add_argument("--data-path", default=None, help="aclImdb_v1.tar.gz or aclImdb/ folder")
-    parser.add_argument("--archs", default=",".join(ARCHS), help="comma-separated: dense,cnn")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {', '.join(PRESETS)}")
-    parser.add_argument("--epochs", default=None, help="N for every model, or dense=N,cnn=M")
-    parser.add_argument("--limit", type=int, default=None, help="reviews per split (quick runs)")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--devices", default="auto", help="'auto' or a device count")
-    parser.add_argument("--no-promote", action="store_true", help="register without promoting")
-    parser.add_argument(
-        "--allow-regression", action="store_true", help="promote despite a regression alert"
-    )
-    args = parser.parse_args(argv)
-    archs = [a.strip() for a in args.archs.split(",") if a.strip()]
-    params = {
-        "dataset": args.dataset,
-        "data_path": args.data_path,
-        "archs": archs,
-        "preset": args.preset,
-        "epochs": parse_epochs(args.epochs, archs),
-        "limit": args.limit,
-        "seed": args.seed,
-        "devices": args.devices,
-        "promote": not args.no_promote,
-        "allow_regression": args.allow_regression,
-    }
+    for name, field in PipelineParams.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        kind, default = field.annotation, field.default
+        help_text = field.description or ""
+        if default is not None and kind is not bool:
+            help_text += f" (default: {_show(default)})"
+        if kind is bool and default:
+            parser.add_argument(
+                f"--no-{flag[2:]}", dest=name, action="store_false", help=f"do not {help_text}"
+            )
+        elif kind is bool:
+            parser.add_argument(flag, action="store_true", help=help_text)
+        elif name == "archs":
+            metavar = "{" + ",".join(ARCHS) + "}[,...]"
+            parser.add_argument(flag, type=_comma_list, metavar=metavar, help=help_text)
+        elif name == "epochs":
+            parser.add_argument(flag, metavar="N|ARCH=N,...", help=help_text)
+        elif isinstance(kind, type) and issubclass(kind, BaseModel):
+            parser.add_argument(flag, type=_json_object, metavar="JSON", help=help_text)
+        elif get_origin(kind) is Literal:
+            metavar = "{" + ",".join(map(str, get_args(kind))) + "}"
+            parser.add_argument(flag, metavar=metavar, help=help_text)
+        else:
+            parser.add_argument(flag, help=help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> PipelineResult:
+    parser = build_parser()
+    raw = vars(parser.parse_args(argv))
+    if "epochs" in raw:
+        raw["epochs"] = parse_epochs(raw["epochs"], raw.get("archs", ARCHS))
     try:  # validate here too, so a bad flag fails before Prefect starts a server
-        validate_params(**params)
+        params = validate_params(**raw)
     except ValueError as error:
         parser.error(str(error))
-    return imdb_sentiment(**params)
+    return imdb_sentiment(**dict(params))
 
 
 if __name__ == "__main__":

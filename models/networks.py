@@ -10,25 +10,32 @@ padded positions and pooling only looks at real tokens, so a review scores the s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
-from config import require_choice
+from config import check_choice
 from data.text import OOV_ID, PAD_ID
 
 __all__ = [
     "ARCHITECTURES",
+    "Arch",
     "OOV_ID",
     "PAD_ID",
     "POOLINGS",
+    "Pooling",
     "CNNNet",
     "DenseNet",
     "SentimentNet",
     "build_net",
 ]
 
-POOLINGS: tuple[str, ...] = ("mean", "max", "meanmax")
+# The two architectures. Defined here, with the networks, and re-exported by models.presets:
+# the presets import this module, so it cannot import them.
+Arch = Literal["dense", "cnn"]
+Pooling = Literal["mean", "max", "meanmax"]
+POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
 # Knuth's multiplicative constant: spreads consecutive pair ids over the hash buckets.
 _HASH_MULTIPLIER = 2_654_435_761
 NUM_CLASSES = 2
@@ -46,8 +53,8 @@ def _check_dropout(value: float) -> None:
         raise ValueError(f"dropout must be in [0, 1), got {value!r}")
 
 
-def _check_pooling(value: str) -> None:
-    require_choice("pooling", value, POOLINGS)
+def _check_pooling(value: Pooling) -> None:
+    check_choice(value, Pooling, "pooling")
 
 
 def check_bigram_buckets(value: int) -> int:
@@ -59,7 +66,7 @@ def check_bigram_buckets(value: int) -> int:
     return value
 
 
-def masked_pool(features: Tensor, mask: Tensor, pooling: str) -> Tensor:
+def masked_pool(features: Tensor, mask: Tensor, pooling: Pooling) -> Tensor:
     """Pool (B, L, C) features over real tokens only; (B, C), or (B, 2C) for "meanmax".
 
     An all-padding row pools to zeros (finite), not NaN: the mean divisor is clamped to 1 and the
@@ -89,7 +96,7 @@ class SentimentNet(nn.Module):
         vocab_size: int,
         embedding_dim: int,
         dropout: float,
-        pooling: str,
+        pooling: Pooling,
         word_dropout: float = 0.0,
         bigram_buckets: int = 0,
     ) -> None:
@@ -187,7 +194,7 @@ class DenseNet(SentimentNet):
         embedding_dim: int = 16,
         hidden_dim: int = 28,
         dropout: float = 0.2,
-        pooling: str = "mean",
+        pooling: Pooling = "mean",
         word_dropout: float = 0.0,
         bigram_buckets: int = 0,
     ) -> None:
@@ -212,7 +219,7 @@ class CNNNet(SentimentNet):
         channels: Sequence[int] = (28, 16, 8),
         kernel_size: int = 3,
         dropout: float = 0.2,
-        pooling: str = "mean",
+        pooling: Pooling = "mean",
         word_dropout: float = 0.0,
         bigram_buckets: int = 0,
     ) -> None:
@@ -247,10 +254,10 @@ class CNNNet(SentimentNet):
         return x.transpose(1, 2)
 
 
-ARCHITECTURES: dict[str, type[SentimentNet]] = {"dense": DenseNet, "cnn": CNNNet}
+ARCHITECTURES: dict[Arch, type[SentimentNet]] = {"dense": DenseNet, "cnn": CNNNet}
 
 
-def build_net(arch: str, vocab_size: int, **hyperparameters: object) -> SentimentNet:
+def build_net(arch: Arch, vocab_size: int, **hyperparameters: object) -> SentimentNet:
     """Construct the network `arch` ("dense" or "cnn"); seed torch beforehand for reproducibility."""
-    require_choice("architecture", arch, tuple(ARCHITECTURES))
+    check_choice(arch, Arch, "architecture")
     return ARCHITECTURES[arch](vocab_size, **hyperparameters)  # type: ignore[arg-type]

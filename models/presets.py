@@ -7,19 +7,22 @@ the real IMDB data (see benchmarks/tune_networks.py). Within one preset both arc
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from config import require_choice
-from models.networks import POOLINGS, check_bigram_buckets
+from config import check_choice
+from models.networks import Arch, Pooling, check_bigram_buckets
 
-ARCHS: tuple[str, ...] = ("dense", "cnn")
+# `Arch` (dense, cnn) is defined with the networks (models.networks) and re-exported here.
+ARCHS: tuple[Arch, ...] = get_args(Arch)
 # "constant": a fixed learning rate. "linear": decay it linearly per optimizer step from
 # `learning_rate` to 0 at the end of the planned `epochs` (no warm-up).
-LR_SCHEDULES: tuple[str, ...] = ("constant", "linear")
-PRESETS: tuple[str, ...] = ("seed", "tuned")
-DEFAULT_PRESET = "tuned"
+LrSchedule = Literal["constant", "linear"]
+LR_SCHEDULES: tuple[LrSchedule, ...] = get_args(LrSchedule)
+PresetName = Literal["seed", "tuned"]
+PRESETS: tuple[PresetName, ...] = get_args(PresetName)
+DEFAULT_PRESET: PresetName = "tuned"
 
 
 class Preset(BaseModel):
@@ -27,8 +30,8 @@ class Preset(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
-    arch: str
+    name: PresetName
+    arch: Arch
     # Data encoding: identical for dense and cnn within one preset.
     vocab_size: int = Field(gt=2)  # two ids are reserved (padding, out-of-vocabulary)
     max_len: int = Field(gt=0)
@@ -41,28 +44,13 @@ class Preset(BaseModel):
     word_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)  # training-time token -> OOV rate
     # Hash buckets of the word-pair embeddings added to each token's embedding; 0: words only.
     bigram_buckets: int = 0
-    pooling: str
+    pooling: Pooling
     # Training (Adam/AdamW).
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     learning_rate: float = Field(gt=0.0)
     weight_decay: float = Field(ge=0.0)
-    lr_schedule: str = "constant"
-
-    @field_validator("arch")
-    @classmethod
-    def _known_arch(cls, value: str) -> str:
-        return require_choice("architecture", value, ARCHS)
-
-    @field_validator("lr_schedule")
-    @classmethod
-    def _known_schedule(cls, value: str) -> str:
-        return require_choice("lr_schedule", value, LR_SCHEDULES)
-
-    @field_validator("pooling")
-    @classmethod
-    def _known_pooling(cls, value: str) -> str:
-        return require_choice("pooling", value, POOLINGS)
+    lr_schedule: LrSchedule = "constant"
 
     @field_validator("channels")
     @classmethod
@@ -157,20 +145,20 @@ _TUNED_SHARED: dict[str, Any] = {
     "lr_schedule": "linear",
     "weight_decay": 0.1,
 }
-_TUNED: dict[str, dict[str, Any]] = {
+_TUNED: dict[Arch, dict[str, Any]] = {
     "dense": {**_TUNED_SHARED, "epochs": 5},
     "cnn": {**_TUNED_SHARED, "epochs": 1, "word_dropout": 0.1},
 }
 
-_TABLE: dict[str, dict[str, dict[str, Any]]] = {
+_TABLE: dict[PresetName, dict[Arch, dict[str, Any]]] = {
     "seed": {arch: _SEED_COMMON for arch in ARCHS},
     "tuned": _TUNED,
 }
 
 
-def get_preset(arch: str, name: str = DEFAULT_PRESET, **overrides: Any) -> Preset:
+def get_preset(arch: Arch, name: PresetName = DEFAULT_PRESET, **overrides: Any) -> Preset:
     """The preset `name` for `arch`, with validated `overrides` (e.g. `epochs=1`)."""
-    require_choice("architecture", arch, ARCHS)
-    require_choice("preset", name, PRESETS)
+    check_choice(arch, Arch, "architecture")
+    check_choice(name, PresetName, "preset")
     # Unknown override keys are rejected by `extra="forbid"`; values by the field validators.
     return Preset(name=name, arch=arch, **{**_TABLE[name][arch], **overrides})

@@ -7,15 +7,16 @@
 One MLflow run per call in the experiment `imdb-sentiment`. The run is created by Lightning's
 MLFlowLogger on global rank 0 once the processes exist (so DDP never opens a second run), and
 everything after training (test metrics, figures, the pyfunc model) is logged by rank 0 only.
+The command line is models/cli.py; the callbacks and figures are models/callbacks.py and
+models/figures.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import os
+import runpy
 import subprocess
 import time
 from collections.abc import Mapping
@@ -24,35 +25,24 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pytorch_lightning as pl
-import torch
-from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from pydantic import ValidationError
-from pytorch_lightning.callbacks import (
-    Callback,
-    EarlyStopping,
-    ModelCheckpoint,
-    ProgressBar,
-    RichProgressBar,
-    TQDMProgressBar,
-)
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import MLFlowLogger
-from pytorch_lightning.utilities import rank_zero_only
-from torch import Tensor
 
-from config import PROJECT_ROOT, get_settings, require_choice
-from data.prepare import DATASETS, PreparedData, prepare_dataset
+from config import PROJECT_ROOT, check_choice, describe_validation_error, get_settings
+from data.prepare import PreparedData
 from data.text import Vocabulary
+from models.callbacks import ReleaseMemory, RunSetup, progress_bar
 from models.datamodule import IMDBDataModule
-from models.memory import TRIM_EVERY, release_free_memory
+from models.figures import confusion_figure, curves_figure
 from models.module import SentimentClassifier
 from models.networks import build_net
-from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, Preset, get_preset
+from models.presets import DEFAULT_PRESET, Arch, Preset, PresetName, get_preset
 from models.pyfunc import log_sentiment_model
 from models.registry import registered_name
-from models.tracking import TrackingUnavailableError, check_tracking_server, configure_tracking
+from models.tracking import configure_tracking
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +53,7 @@ TEST_METRICS = ("test_loss", "test_acc", "test_f1", "test_roc_auc")
 
 @dataclass(frozen=True)
 class TrainResult:
-    arch: str
+    arch: Arch
     run_id: str
     model_uri: str  # models:/m-<id>, the logged model (runs:/<run_id>/model on ranks > 0)
     registered_version: int | None  # None when not registered (or on DDP ranks other than 0)
@@ -77,16 +67,12 @@ class TrainResult:
         return asdict(self)
 
 
-def resolve_preset(arch: str, preset: str, overrides: Mapping[str, Any] | None) -> Preset:
+def resolve_preset(arch: Arch, preset: PresetName, overrides: Mapping[str, Any] | None) -> Preset:
     """The preset with overrides applied; any problem is one readable ValueError."""
     try:
         return get_preset(arch, preset, **dict(overrides or {}))
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'preset'}: {e['msg'].removeprefix('Value error, ')}"
-            f" (got {e['input']!r})"
-            for e in error.errors()
-        )
+        problems = describe_validation_error(error)
         raise ValueError(f"invalid hyperparameters for {arch}/{preset}: {problems}") from None
 
 
@@ -143,79 +129,11 @@ def git_commit() -> str:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
 
 
-def progress_bar(refresh_rate: int) -> ProgressBar:
-    """Lightning's terminal progress bar, refreshed every `refresh_rate` batches.
-
-    Each refresh reads the logged values (`.item()`), a device sync on GPU: refreshing at the
-    logging interval keeps syncs off most steps.
-    """
-    try:
-        return RichProgressBar(refresh_rate=refresh_rate)
-    except ModuleNotFoundError:  # rich is optional in Lightning
-        return TQDMProgressBar(refresh_rate=refresh_rate)
-
-
-class ReleaseMemory(Callback):
-    """Give freed heap memory back every few validation/test batches (see models/memory.py)."""
-
-    def __init__(self, every: int = TRIM_EVERY) -> None:
-        self.every = every
-
-    def _batch_end(self, batch_idx: int) -> None:
-        if (batch_idx + 1) % self.every == 0:
-            release_free_memory()
-
-    def on_validation_batch_end(
-        self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0
-    ) -> None:
-        self._batch_end(batch_idx)
-
-    def on_test_batch_end(
-        self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0
-    ) -> None:
-        self._batch_end(batch_idx)
-
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        release_free_memory()
-
-    def on_test_epoch_end(self, trainer, pl_module) -> None:
-        release_free_memory()
-
-
-class _RunSetup(Callback):
-    """Open the MLflow run (rank 0) and put the checkpoints under `<root>/<run_id>` on every rank.
-
-    Runs in `setup`, i.e. after DDP has started its processes and fixed the ranks, and before
-    the ModelCheckpoint callback's own setup (Lightning orders checkpoint callbacks last).
-    """
-
-    def __init__(self, params: dict[str, Any], checkpoint: ModelCheckpoint, root: Path) -> None:
-        self.params = params
-        self.checkpoint = checkpoint
-        self.root = root
-        self.run_id: str | None = None
-
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self.run_id is not None:
-            return
-        if trainer.strategy.root_device.type == "cpu" and trainer.num_devices > 1:
-            # Several CPU processes on one machine: split the cores between them. Each process
-            # defaulting to all cores oversubscribes them, and torch's threads then wait on each
-            # other (measured here: a step 50x slower with 2 threads on a busy 2-core machine).
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // trainer.num_devices))
-        logger = trainer.logger
-        assert isinstance(logger, MLFlowLogger)
-        if trainer.is_global_zero:
-            logger.log_hyperparams(self.params)  # creates the run, with its tags
-        self.run_id = trainer.strategy.broadcast(logger.run_id)
-        self.checkpoint.dirpath = str(self.root / self.run_id)
-
-
 def train(
-    arch: str,
+    arch: Arch,
     prepared_dir: str | Path,
     *,
-    preset: str = DEFAULT_PRESET,
+    preset: PresetName = DEFAULT_PRESET,
     overrides: Mapping[str, Any] | None = None,
     seed: int = 42,
     accelerator: str = "auto",
@@ -291,7 +209,7 @@ def train(
     checkpoint = ModelCheckpoint(
         monitor="val_loss", mode="min", save_top_k=1, filename="best-{epoch}-{step}"
     )
-    run_setup = _RunSetup(params, checkpoint, settings.output_dir / "checkpoints")
+    run_setup = RunSetup(params, checkpoint, settings.output_dir / "checkpoints")
     trainer = pl.Trainer(
         accelerator=accelerator,
         devices=devices,
@@ -377,169 +295,17 @@ def _log_outputs(
     return info.model_uri, info.registered_model_version
 
 
-def register_model(run_id: str, arch: str) -> int:
+def register_model(run_id: str, arch: Arch) -> int:
     """Register `runs:/<run_id>/model` as `imdb-sentiment-<arch>`; returns the new version.
 
     Aliases are left alone: promotion is decided elsewhere (models.registry).
     """
-    require_choice("architecture", arch, ARCHS)
+    check_choice(arch, Arch, "architecture")
     configure_tracking()
     return int(mlflow.register_model(f"runs:/{run_id}/model", registered_name(arch)).version)
 
 
-def _history(client: MlflowClient, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray]:
-    points = sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
-    return np.array([m.step for m in points]), np.array([m.value for m in points])
-
-
-def curves_figure(client: MlflowClient, run_id: str) -> Figure:
-    """Loss and accuracy against the optimizer step: per-batch training, per-epoch validation."""
-    # Figure objects, not pyplot: no global state, no GUI backend, nothing to close.
-    figure = Figure(figsize=(12, 4.5), layout="constrained")
-    axes = figure.subplots(1, 2)
-    for ax, what in zip(axes, ("loss", "acc"), strict=True):
-        steps, values = _history(client, run_id, f"train_{what}")
-        ax.plot(steps, values, color="tab:blue", alpha=0.35, lw=1, label="train (per batch)")
-        if len(values) >= 20:  # a moving average keeps the trend readable over noisy batches
-            window = len(values) // 20
-            trend = np.convolve(values, np.ones(window) / window, mode="valid")
-            ax.plot(steps[window - 1 :], trend, color="tab:blue", lw=2, label="train (smoothed)")
-        steps, values = _history(client, run_id, f"val_{what}")
-        ax.plot(steps, values, "o-", color="tab:orange", lw=2, label="validation (per epoch)")
-        ax.set_xlabel("batch (optimizer step)")
-        ax.set_ylabel("cross-entropy loss" if what == "loss" else "accuracy")
-        ax.set_title("Loss" if what == "loss" else "Accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    return figure
-
-
-def confusion_figure(matrix: Tensor) -> Figure:
-    """The 2x2 test confusion matrix with counts and row percentages."""
-    counts = matrix.numpy().astype(int)
-    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    labels = ("negative", "positive")
-    figure = Figure(figsize=(5, 4.5), layout="constrained")
-    ax = figure.subplots()
-    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    for (i, j), n in np.ndenumerate(counts):
-        ax.text(
-            j,
-            i,
-            f"{n}\n{share[i, j]:.1%}",
-            ha="center",
-            va="center",
-            fontsize=12,
-            color="white" if share[i, j] > 0.5 else "black",
-        )
-    ax.set_xticks([0, 1], labels)
-    ax.set_yticks([0, 1], labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"Test confusion matrix (n={counts.sum()})")
-    return figure
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _parse_override(item: str) -> tuple[str, Any]:
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
-    return key.strip(), _parse_value(value)
-
-
-def _parse_devices(text: str) -> int | str | list[int]:
-    if text.isdigit():
-        return int(text)
-    if "," in text:
-        return [int(part) for part in text.split(",") if part]
-    return text
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m models.train",
-        description="Train one sentiment architecture and log it to MLflow (experiment "
-        "imdb-sentiment). The data is prepared (cached) with the preset's vocabulary size and "
-        "length first.",
-    )
-    parser.add_argument("--arch", required=True, choices=ARCHS)
-    parser.add_argument("--dataset", default="imdb", choices=DATASETS)
-    parser.add_argument("--data-path", help="IMDB archive or aclImdb/ folder (default: settings)")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESETS)
-    parser.add_argument("--epochs", type=int, help="override the preset's epochs")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=VALUE",
-        action="append",
-        type=_parse_override,
-        default=[],
-        help="override any preset field, e.g. --set embedding_dim=32 --set channels=[8,8,8]",
-    )
-    parser.add_argument("--limit", type=int, help="reviews per split (class-balanced), quick runs")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--accelerator", default="auto", help="auto, cpu, gpu, ...")
-    parser.add_argument("--devices", default="auto", type=_parse_devices, help="auto, N or 0,1")
-    parser.add_argument("--strategy", default="auto", help="auto, ddp, ...")
-    parser.add_argument("--num-nodes", type=int, default=1)
-    parser.add_argument(
-        "--limit-batches", type=_parse_value, help="train/val batches per epoch (N or fraction)"
-    )
-    parser.add_argument(
-        "--log-every-n-steps", type=int, help=f"default {LOG_EVERY_N_STEPS}, less on short epochs"
-    )
-    parser.add_argument("--run-name")
-    parser.add_argument("--no-register", action="store_true", help="do not register the model")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> TrainResult:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    overrides = dict(args.overrides)
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    try:  # before preparing any data
-        spec = resolve_preset(args.arch, args.preset, overrides)
-        check_limit(args.limit_batches)
-        check_tracking_server(get_settings().mlflow_tracking_uri)
-    except (ValueError, TrackingUnavailableError) as error:
-        raise SystemExit(f"error: {error}") from None
-    prepared_dir = prepare_dataset(
-        args.dataset,
-        args.data_path,
-        vocab_size=spec.vocab_size,
-        max_len=spec.max_len,
-        limit=args.limit,
-        seed=args.seed,
-    )
-    result = train(
-        args.arch,
-        prepared_dir,
-        preset=args.preset,
-        overrides=overrides,
-        seed=args.seed,
-        accelerator=args.accelerator,
-        devices=args.devices,
-        strategy=args.strategy,
-        num_nodes=args.num_nodes,
-        register=not args.no_register,
-        run_name=args.run_name,
-        extra_params={"limit": args.limit},
-        limit_batches=args.limit_batches,
-        log_every_n_steps=args.log_every_n_steps,
-    )
-    if rank_zero_only.rank == 0:
-        print(json.dumps(result.as_dict(), indent=2))
-    return result
-
-
 if __name__ == "__main__":
-    main()
+    # The command line is models.cli, which imports this module: run it as the script instead of
+    # importing it back (`python -m models.train` stays the documented way to call it).
+    runpy.run_module("models.cli", run_name="__main__")

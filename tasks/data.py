@@ -13,7 +13,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
-from analysis.metadata import text_metadata
+from analysis.errors.text_metadata import text_metadata
 from config import get_settings
 from data.cache import atomic_write_parquet, content_sha256, params_hash
 from data.imdb import resolve_source

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import task
 
 from data.prepare import PreparedData
-from models.registry import register_and_promote
+from models.registry import PromotionDecision, register_and_promote
 
 
 @task(name="register-and-promote", retries=0)
@@ -16,9 +16,8 @@ def register_and_promote_model(
     prepared_dir: str,
     promote: bool = True,
     block_reason: str | None = None,
-) -> dict:
+) -> PromotionDecision:
     test, _ = PreparedData.load(prepared_dir).split("test")
-    decision = register_and_promote(
+    return register_and_promote(
         run_id, model_uri, arch, test, promote=promote, block_reason=block_reason
     )
-    return decision.as_dict()

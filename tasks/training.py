@@ -8,7 +8,7 @@ from __future__ import annotations
 from prefect import task
 
 from models.memory import release_free_memory
-from models.train import train
+from models.train import TrainResult, train
 
 
 @task(name="train", retries=0)
@@ -20,7 +20,7 @@ def train_model(
     seed: int,
     devices: str | int,
     limit: int | None = None,
-) -> dict:
+) -> TrainResult:
     overrides = {"epochs": epochs} if epochs else None
     result = train(
         arch,
@@ -33,11 +33,4 @@ def train_model(
         extra_params={"limit": limit},
     )
     release_free_memory()
-    return {
-        "arch": arch,
-        "run_id": result.run_id,
-        "model_uri": result.model_uri,
-        "metrics": dict(result.metrics),
-        "train_seconds": result.train_seconds,
-        "n_parameters": result.n_parameters,
-    }
+    return result

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from analysis.behaviour import CHECKS
+from analysis.behaviour.cases import CHECKS
 from config import PROJECT_ROOT
 from data.prepare import PreparedData
 

@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
 import pytest
 
+from analysis.common.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from config import PROJECT_ROOT
-from flows.pipeline import parse_epochs, validate_params
+from flows.pipeline import (
+    PipelineParams,
+    build_parser,
+    imdb_sentiment,
+    parse_epochs,
+    validate_params,
+)
 
 
 def test_defaults_are_both_archs_on_imdb_with_the_tuned_preset() -> None:
     params = validate_params()
     assert (params.dataset, params.archs, params.preset) == ("imdb", ["dense", "cnn"], "tuned")
+    assert (params.epochs, params.devices, params.thresholds) == ({}, "auto", DEFAULT_THRESHOLDS)
+
+
+def test_parameters_are_declared_once_by_the_flow_signature() -> None:
+    names = list(inspect.signature(imdb_sentiment.fn).parameters)
+    assert list(PipelineParams.model_fields) == names
+    flags = {action.dest for action in build_parser()._actions} - {"help"}
+    assert flags == set(names)
+
+
+def test_values_are_converted_and_archs_deduplicated() -> None:
+    params = validate_params(
+        archs=["cnn", "dense", "cnn"],
+        devices="2",
+        limit="120",
+        epochs={"cnn": 3},
+        thresholds={"loss_rise": 0.2},
+    )
+    assert (params.archs, params.devices, params.limit) == (["cnn", "dense"], 2, 120)
+    assert params.thresholds == Thresholds(loss_rise=0.2)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +54,10 @@ def test_defaults_are_both_archs_on_imdb_with_the_tuned_preset() -> None:
         ({"limit": 1}, ["limit", "1"]),
         ({"devices": "many"}, ["devices", "'many'"]),
         ({"data_path": "/nowhere/aclImdb_v1.tar.gz"}, ["/nowhere/aclImdb_v1.tar.gz"]),
+        ({"archs": []}, ["archs"]),
+        ({"thresholds": {"loss_rise": -1}}, ["thresholds.loss_rise", "-1"]),
+        ({"thresholds": {"n_bootstrap": 10}}, ["n_bootstrap"]),
+        ({"bogus": 1}, ["bogus"]),
     ],
 )
 def test_bad_parameters_name_the_parameter_and_value(raw: dict, named: list[str]) -> None:
@@ -56,7 +88,16 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_rejects_an_unknown_arch_before_any_work() -> None:
     result = run_cli("--archs", "dense,transformer")
     assert result.returncode == 2
-    assert "transformer" in result.stderr and "dense, cnn" in result.stderr
+    assert "'transformer'" in result.stderr and "'dense' or 'cnn'" in result.stderr
+
+
+def test_cli_rejects_bad_thresholds_before_any_work() -> None:
+    result = run_cli("--thresholds", '{"loss_rise": -1}')
+    assert result.returncode == 2
+    assert "thresholds.loss_rise" in result.stderr
+    result = run_cli("--thresholds", "loss_rise=0.2")
+    assert result.returncode == 2
+    assert "JSON object" in result.stderr
 
 
 def test_cli_help_lists_the_flags() -> None:
@@ -71,5 +112,8 @@ def test_cli_help_lists_the_flags() -> None:
         "--limit",
         "--seed",
         "--devices",
+        "--no-promote",
+        "--allow-regression",
+        "--thresholds",
     ):
         assert flag in result.stdout

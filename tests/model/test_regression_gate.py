@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from analysis.compare_runs import IMPORTANCE_ARTIFACT, SAMPLES_ARTIFACT, logged_samples
+from analysis.common.artifacts import IMPORTANCE_ARTIFACT, SAMPLES_ARTIFACT, logged_samples
 from data.prepare import PreparedData
 from models.registry import CHAMPION, register_and_promote
 from tasks.comparison import check_regression
@@ -90,21 +90,22 @@ def test_planted_degraded_model_raises_an_alert_and_keeps_the_champion(
     )
 
     verdict = check_regression.fn(degraded.run_id, "cnn")
-    assert verdict["compared"] and verdict["alert"]
-    assert "length" in verdict["reason"]
+    assert verdict.flips is not None
+    assert verdict.compared and verdict.alert
+    assert "length" in verdict.reason
     # Planted: the longest fifth flipped. Right->wrong and wrong->right both show up as flips.
     long = table["length"] >= table["length"].quantile(0.8)
     right = table["pred"] == table["label"]
-    assert verdict["flips"]["right_to_wrong"] == int((long & right).sum())
-    assert verdict["flips"]["wrong_to_right"] == int((long & ~right).sum())
-    assert verdict["matched_clusters"] == table["cluster"].nunique()
+    assert verdict.flips.right_to_wrong == int((long & right).sum())
+    assert verdict.flips.wrong_to_right == int((long & ~right).sum())
+    assert verdict.matched_clusters == table["cluster"].nunique()
     assert client.get_run(degraded.run_id).data.tags["regression_alert"] == "true"
-    assert verdict["drifted_tokens"][:2] == ["great", "dull"]
+    assert verdict.drifted_tokens[:2] == ("great", "dull")
     drift_csv = f"comparison/token_drift_vs_v{first.version}.csv"
     assert drift_csv in {a.path for a in client.list_artifacts(degraded.run_id, "comparison")}
 
     blocked = register_and_promote(
-        degraded.run_id, degraded.model_uri, "cnn", reviews, block_reason=verdict["reason"]
+        degraded.run_id, degraded.model_uri, "cnn", reviews, block_reason=verdict.blocks_promotion()
     )
     assert not blocked.promoted
     assert (
@@ -114,4 +115,4 @@ def test_planted_degraded_model_raises_an_alert_and_keeps_the_champion(
 
     # The champion compared with itself raises nothing.
     same = check_regression.fn(champion.run_id, "cnn")
-    assert same["compared"] and not same["alert"]
+    assert same.compared and not same.alert and same.blocks_promotion() is None

@@ -19,12 +19,13 @@ from mlflow.exceptions import MlflowException
 
 from config import get_settings
 from data.prepare import PreparedData
+from models.cli import build_parser, main
 from models.networks import build_net
 from models.presets import ARCHS, PRESETS, get_preset
 from models.pyfunc import SentimentModel
 from models.registry import registered_name
 from models.tracking import TrackingUnavailableError, check_tracking_server
-from models.train import TrainResult, build_parser, main, train
+from models.train import TrainResult, train
 from tests.model.conftest import (
     TINY_LIMIT_BATCHES,
     TINY_OVERRIDES,

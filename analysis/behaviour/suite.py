@@ -1,0 +1,153 @@
+"""Running the behavioural checks of `cases` on a model: pass rates, MLflow metrics, a report."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.behaviour.cases import (
+    CHECK_DESCRIPTIONS,
+    CHECKS,
+    MAX_DELTA,
+    SEPARATOR,
+    THRESHOLD,
+    build_cases,
+    case_passes,
+)
+from analysis.common.render import markdown_table
+
+
+@dataclass(frozen=True)
+class BehaviourReport:
+    """The suite's outcome: `summary` has one row per check (check, cases, passed, pass_rate,
+    description), `results` one row per case (check, case, texts, probs, passed, expectation)."""
+
+    summary: pd.DataFrame
+    results: pd.DataFrame
+
+    @property
+    def pass_rates(self) -> dict[str, float]:
+        """check -> share of its cases passed."""
+        return {
+            str(c): float(r)
+            for c, r in zip(self.summary["check"], self.summary["pass_rate"], strict=True)
+        }
+
+    def metrics(self) -> dict[str, float]:
+        """MLflow metrics `behaviour_<check>_pass_rate`."""
+        return behaviour_metrics(self.summary)
+
+    def markdown(self) -> str:
+        return behaviour_markdown(self.summary, self.results)
+
+
+def score_texts(
+    predict_proba: Callable[[list[str]], np.ndarray], texts: Sequence[str], batch_size: int = 512
+) -> dict[str, float]:
+    """P(pos) of each distinct text, in ceil(n_distinct / batch_size) calls."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    unique = list(dict.fromkeys(texts))  # order-preserving dedupe: deterministic batches
+    scores: dict[str, float] = {}
+    for start in range(0, len(unique), batch_size):
+        batch = unique[start : start + batch_size]
+        probs = np.asarray(predict_proba(batch), dtype=float).reshape(-1)
+        if probs.shape[0] != len(batch):
+            raise ValueError(f"predict_proba returned {probs.shape[0]} values for {len(batch)}")
+        if not np.all(np.isfinite(probs)):
+            raise ValueError("predict_proba returned non-finite probabilities")
+        scores.update(zip(batch, probs.tolist(), strict=True))
+    return scores
+
+
+def run_behaviour_suite(
+    predict_proba: Callable[[list[str]], np.ndarray], seed: int = 0, batch_size: int = 512
+) -> BehaviourReport:
+    """The model's pass rate on each check, and the outcome of every case."""
+    cases = build_cases(seed)
+    scores = score_texts(predict_proba, [t for c in cases for t in c.texts], batch_size)
+    rows = []
+    for case in cases:
+        probs = [scores[t] for t in case.texts]
+        rows.append(
+            {
+                "check": case.check,
+                "case": case.name,
+                "texts": SEPARATOR.join(case.texts),
+                "probs": SEPARATOR.join(f"{p:.3f}" for p in probs),
+                "passed": case_passes(case, probs),
+                "expectation": case.expectation,
+            }
+        )
+    results = pd.DataFrame(rows)
+    summary_rows = []
+    for check in CHECKS:
+        passed = results.loc[results["check"] == check, "passed"]
+        summary_rows.append(
+            {
+                "check": check,
+                "cases": int(passed.size),
+                "passed": int(passed.sum()),
+                "pass_rate": float(passed.mean()) if passed.size else math.nan,
+                "description": CHECK_DESCRIPTIONS[check],
+            }
+        )
+    return BehaviourReport(pd.DataFrame(summary_rows), results)
+
+
+def behaviour_metrics(summary: pd.DataFrame) -> dict[str, float]:
+    """{"behaviour_<check>_pass_rate": rate} for the five checks (MLflow-metric friendly)."""
+    rates = dict(zip(summary["check"], summary["pass_rate"], strict=True))
+    missing = [c for c in CHECKS if c not in rates]
+    if missing:
+        raise ValueError(f"summary lacks checks {missing}")
+    return {f"behaviour_{c}_pass_rate": float(rates[c]) for c in CHECKS}
+
+
+def behaviour_markdown(
+    summary: pd.DataFrame, results: pd.DataFrame, max_failures_per_check: int = 5
+) -> str:
+    """Markdown report: pass-rate table, per-kind breakdown and example failures with P(pos)."""
+    lines = [
+        "## Behavioural tests",
+        "",
+        f"P(pos) >= {THRESHOLD} reads as positive; invariance/robustness allow |dP| < {MAX_DELTA}.",
+        "",
+        markdown_table(
+            pd.DataFrame(
+                {
+                    "Check": summary["check"],
+                    "Cases": summary["cases"].astype(int),
+                    "Passed": summary["passed"].astype(int),
+                    "Pass rate": [f"{rate:.1%}" for rate in summary["pass_rate"]],
+                    "What it tests": summary["description"],
+                }
+            ),
+            right=("Cases", "Passed", "Pass rate"),
+        ),
+    ]
+    kinds = results.assign(kind=results["case"].str.split("/").str[0])
+    by_kind = kinds.groupby(["check", "kind"], sort=False)["passed"].agg(["sum", "size"])
+    lines += ["", "Pass rate by kind:", ""]
+    for check in CHECKS:
+        if check not in by_kind.index.get_level_values(0):
+            continue
+        parts = [
+            f"{kind} {int(r['sum'])}/{int(r['size'])}" for kind, r in by_kind.loc[check].iterrows()
+        ]
+        lines.append(f"- **{check}**: " + ", ".join(parts))
+    for check in CHECKS:
+        failed = results[(results["check"] == check) & ~results["passed"]]
+        if failed.empty:
+            continue
+        shown = failed.head(max_failures_per_check)
+        lines += ["", f"### {check}: {len(failed)} failed (showing {len(shown)})", ""]
+        for row in shown.itertuples(index=False):
+            pairs = zip(row.texts.split(SEPARATOR), row.probs.split(SEPARATOR), strict=True)
+            scored = "; ".join(f'"{t}" -> P(pos)={p}' for t, p in pairs)
+            lines.append(f"- `{row.case}` (expected: {row.expectation}): {scored}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,255 @@
+"""Behavioural suite against hand-written stand-in scorers whose behaviour is known."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.behaviour.cases import (
+    CHECKS,
+    DIMINISHERS,
+    NEG_ADJ,
+    POS_ADJ,
+    SENTIMENT_WORDS,
+    BehaviourCase,
+    build_cases,
+    case_passes,
+    swap_typo,
+)
+from analysis.behaviour.suite import behaviour_markdown, behaviour_metrics, run_behaviour_suite
+
+Scorer = Callable[[list[str]], np.ndarray]
+POLARITY = {w: 1.0 for w in POS_ADJ} | {w: -1.0 for w in NEG_ADJ}
+DIM_WORDS = {w for d in DIMINISHERS for w in d.split()} - {"only"}
+GAIN = 2.0  # sigmoid(+-2) = 0.88 / 0.12: confident on a single sentiment word
+
+
+def _tokens(text: str) -> list[str]:
+    # The pyfunc's standardisation in miniature: lowercase, punctuation to spaces.
+    return re.sub(r"[^\w\s]", " ", text.lower()).split()
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def bag_of_words(texts: list[str]) -> np.ndarray:
+    """Sum of word polarities through a sigmoid: blind to order, negation and diminishers."""
+    return np.array([_sigmoid(GAIN * sum(POLARITY.get(w, 0.0) for w in _tokens(t))) for t in texts])
+
+
+def oracle(texts: list[str]) -> np.ndarray:
+    """Rule-based reader: the last sentiment word decides; "not" earlier in its sentence flips and
+    halves it, a diminisher right before it shrinks it towards neutral."""
+    probs = []
+    for text in texts:
+        score = 0.0
+        for sentence in text.split("."):
+            words = _tokens(sentence)
+            for i, w in enumerate(words):
+                if w not in POLARITY:
+                    continue
+                score = GAIN * POLARITY[w]  # later sentiment words override earlier ones
+                if "not" in words[:i]:
+                    score = -0.5 * score
+                elif i > 0 and words[i - 1] in DIM_WORDS:
+                    score = 0.3 * score
+        probs.append(_sigmoid(score))
+    return np.array(probs)
+
+
+def name_biased(texts: list[str]) -> np.ndarray:
+    """Bag of words that also learned "Seagal" means a bad film: a spurious name feature."""
+    out = []
+    for t in texts:
+        words = _tokens(t)
+        score = sum(POLARITY.get(w, 0.0) for w in words) - 2.0 * words.count("seagal")
+        out.append(_sigmoid(GAIN * score))
+    return np.array(out)
+
+
+@pytest.fixture(scope="module")
+def bow_run() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return run_behaviour_suite(bag_of_words)
+
+
+@pytest.fixture(scope="module")
+def oracle_run() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return run_behaviour_suite(oracle)
+
+
+def _rates(summary: pd.DataFrame) -> dict[str, float]:
+    return dict(zip(summary["check"], summary["pass_rate"], strict=True))
+
+
+def _kind_rate(results: pd.DataFrame, check: str, kind: str) -> float:
+    rows = results[(results["check"] == check) & results["case"].str.startswith(f"{kind}/")]
+    assert len(rows) > 0
+    return float(rows["passed"].mean())
+
+
+def test_cases_are_many_distinct_and_reviewlike() -> None:
+    cases = build_cases()
+    counts = pd.Series([c.check for c in cases]).value_counts()
+    assert set(counts.index) == set(CHECKS)
+    assert counts.between(50, 200).all(), counts
+    for check in CHECKS:
+        names = [c.name for c in cases if c.check == check]
+        assert len(names) == len(set(names)), f"duplicate case names in {check}"
+        texts = [c.texts for c in cases if c.check == check]
+        assert len(texts) == len(set(texts)), f"duplicate cases in {check}"
+    for case in cases:
+        assert len(case.texts) == 2 and case.texts[0] != case.texts[1]
+        assert case.expectation
+        # Filler context sentence plus the judgement: at least two sentences, like a review.
+        assert case.texts[0].count(".") >= 2, case.texts[0]
+
+
+def test_contrast_pairs_hold_the_same_words_in_another_order() -> None:
+    for case in (c for c in build_cases() if c.check == "contrast"):
+        first, second = (_tokens(t) for t in case.texts)
+        assert sorted(first) == sorted(second) and first != second
+
+
+def test_same_seed_same_cases_other_seed_other_cases() -> None:
+    assert build_cases(0) == build_cases(0)
+    assert build_cases(3) == build_cases(3)
+    assert build_cases(0) != build_cases(1)
+    first = run_behaviour_suite(bag_of_words, seed=5)
+    second = run_behaviour_suite(bag_of_words, seed=5)
+    s1, r1, s2, r2 = first.summary, first.results, second.summary, second.results
+    pd.testing.assert_frame_equal(s1, s2)
+    pd.testing.assert_frame_equal(r1, r2)
+
+
+def test_bag_of_words_fails_order_checks_and_passes_invariance(bow_run) -> None:
+    summary, results = bow_run.summary, bow_run.results
+    rates = _rates(summary)
+    # "not"/diminishers weigh nothing and contrast pairs hold the same words: equal P, no pass.
+    assert rates["negation"] <= 0.1
+    assert rates["diminisher"] <= 0.1
+    assert rates["contrast"] <= 0.1
+    assert rates["invariance"] == 1.0
+    # Casing and typos outside sentiment words cannot move it; a typo in the sentiment word can.
+    for kind in ("typo_context", "upper", "titlecase"):
+        assert _kind_rate(results, "robustness", kind) == 1.0
+    assert _kind_rate(results, "robustness", "typo_any") < 1.0
+
+
+def test_oracle_passes_the_context_checks(oracle_run) -> None:
+    summary, results = oracle_run.summary, oracle_run.results
+    rates = _rates(summary)
+    assert rates["negation"] >= 0.99
+    assert rates["diminisher"] >= 0.99
+    assert rates["contrast"] >= 0.99
+    assert rates["invariance"] == 1.0
+    assert _kind_rate(results, "robustness", "typo_context") == 1.0
+
+
+def test_name_sensitive_scorer_fails_exactly_the_seagal_invariance_cases() -> None:
+    results = run_behaviour_suite(name_biased).results
+    inv = results[results["check"] == "invariance"]
+    has_seagal = inv["texts"].str.contains("Seagal")
+    assert has_seagal.sum() >= 3  # the fixed seed draws the name in several cases
+    assert not inv.loc[has_seagal, "passed"].any()
+    assert inv.loc[~has_seagal, "passed"].all()
+
+
+def test_metrics_have_the_five_keys_and_valid_rates(bow_run, oracle_run) -> None:
+    for summary in (bow_run.summary, oracle_run.summary):
+        metrics = behaviour_metrics(summary)
+        assert set(metrics) == {f"behaviour_{c}_pass_rate" for c in CHECKS}
+        assert all(0.0 <= v <= 1.0 for v in metrics.values())
+        assert metrics["behaviour_negation_pass_rate"] == pytest.approx(
+            summary.set_index("check").loc["negation", "passed"]
+            / summary.set_index("check").loc["negation", "cases"]
+        )
+    with pytest.raises(ValueError, match="lacks"):
+        behaviour_metrics(bow_run.summary.iloc[:4])
+
+
+def test_summary_and_results_columns(bow_run) -> None:
+    summary, results = bow_run.summary, bow_run.results
+    assert list(summary.columns) == ["check", "cases", "passed", "pass_rate", "description"]
+    assert list(summary["check"]) == list(CHECKS)
+    assert list(results.columns) == ["check", "case", "texts", "probs", "passed", "expectation"]
+    assert summary["cases"].sum() == len(results)
+    row = results.iloc[0]
+    assert len(row["texts"].split(" || ")) == len(row["probs"].split(" || ")) == 2
+
+
+def test_markdown_lists_failures_with_probabilities(bow_run, oracle_run) -> None:
+    summary, results = bow_run.summary, bow_run.results
+    md = behaviour_markdown(summary, results, max_failures_per_check=3)
+    assert "| negation |" in md and "| invariance |" in md
+    first_failure = results[(results["check"] == "negation") & ~results["passed"]].iloc[0]
+    assert f"`{first_failure['case']}`" in md
+    p0 = first_failure["probs"].split(" || ")[0]
+    assert f"P(pos)={p0}" in md
+    negation_section = md.split("### negation")[1].split("###")[0]
+    assert negation_section.count("\n- `") == 3  # capped at max_failures_per_check
+    # Invariance never fails for bag of words: no failure section for it.
+    assert "### invariance" not in md
+    oracle_md = oracle_run.markdown()
+    assert "### contrast" not in oracle_md
+
+
+def test_predict_proba_is_batched_and_each_text_scored_once() -> None:
+    calls: list[list[str]] = []
+
+    def counting(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return bag_of_words(texts)
+
+    n_unique = len({t for c in build_cases() for t in c.texts})
+    run_behaviour_suite(counting, batch_size=256)
+    assert len(calls) == math.ceil(n_unique / 256)
+    assert all(len(batch) <= 256 for batch in calls)
+    scored = [t for batch in calls for t in batch]
+    assert len(scored) == len(set(scored)) == n_unique
+
+
+def test_wrong_length_output_is_rejected() -> None:
+    with pytest.raises(ValueError, match="returned"):
+        run_behaviour_suite(lambda texts: np.zeros(len(texts) + 1))
+
+
+@pytest.mark.parametrize(
+    ("rule", "probs", "expected"),
+    [
+        ("negated_pos", (0.9, 0.2), True),
+        ("negated_pos", (0.9, 0.6), False),  # lower but still positive
+        ("negated_pos", (0.1, 0.3), False),  # negative but not below the base
+        ("negated_neg", (0.1, 0.3), True),
+        ("negated_neg", (0.3, 0.3), False),
+        ("less_positive", (0.9, 0.8), True),
+        ("less_positive", (0.8, 0.8), False),
+        ("order_flip", (0.2, 0.7), True),
+        ("order_flip", (0.4, 0.4), False),
+        ("invariant", (0.7, 0.75), True),
+        ("invariant", (0.7, 0.85), False),  # same label, moved too far
+        ("invariant", (0.52, 0.48), False),  # close, but the label flips
+    ],
+)
+def test_pass_criteria(rule: str, probs: tuple[float, float], expected: bool) -> None:
+    case = BehaviourCase("x", "k/000", ("a.", "b."), "", rule)  # type: ignore[arg-type]
+    assert case_passes(case, probs) is expected
+
+
+def test_swap_typo_swaps_two_adjacent_letters_outside_protected_words() -> None:
+    text = "I saw this film last week with my sister. The acting was wonderful."
+    for seed in range(20):
+        out = swap_typo(text, random.Random(seed), SENTIMENT_WORDS)
+        changed = [(a, b) for a, b in zip(text.split(), out.split(), strict=True) if a != b]
+        assert len(changed) == 1
+        before, after = changed[0]
+        assert sorted(before) == sorted(after) and before.lower() not in SENTIMENT_WORDS
+        diffs = [i for i, (x, y) in enumerate(zip(before, after, strict=True)) if x != y]
+        assert len(diffs) == 2 and diffs[1] == diffs[0] + 1
+    assert swap_typo("a bad day", random.Random(0)) == "a bad day"  # no word of >= 4 letters

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import analysis.errors.analyse as report
+from analysis.errors.analyse import analyse_errors, review_page_name
+from tests.analysis.helpers import VOCAB, StandInNet, planted_reviews, tokenize
+
+EXPECTED_FILES = {
+    "samples.parquet",
+    "population.png",
+    "population.html",
+    "heatmaps/top_loss.html",
+    "heatmaps/review_r0003.html",
+    "heatmaps/review_r0150.html",
+    "metadata_loss.png",
+    "metadata_loss.csv",
+    "clusters.csv",
+    "clusters.png",
+    "insights.md",
+    "token_importance.csv",
+    "movies.csv",
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    samples, ids = planted_reviews(200)
+    out = tmp_path_factory.mktemp("analysis")
+    result = analyse_errors(
+        StandInNet(),
+        samples,
+        ids,
+        VOCAB,
+        out,
+        explain_ids=["r0003", "r0150"],
+        tokenize=tokenize,
+        progress=False,
+    )
+    return {"result": result, "out": out, "samples": samples}
+
+
+def test_writes_every_expected_file(run: dict[str, Any]) -> None:
+    out: Path = run["out"]
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert written == EXPECTED_FILES
+    for name in ("population.png", "metadata_loss.png", "clusters.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG" and (out / name).stat().st_size > 20_000
+    assert {
+        Path(p).relative_to(out).as_posix() for p in run["result"].paths.values()
+    } == EXPECTED_FILES
+    assert set(run["result"].timings) >= {"metadata", "predict", "umap", "attributions"}
+    assert "nan" not in (out / "metadata_loss.csv").read_text().lower()
+
+
+def test_token_importance_names_the_planted_words(run: dict[str, Any]) -> None:
+    importance = pd.read_csv(run["out"] / "token_importance.csv")
+    assert importance.equals(run["result"].importance.reset_index(drop=True))
+    scores = importance.set_index("token")["importance"]
+    assert scores.idxmax() in {"great", "wonderful", "superb", "moving"}
+    assert scores.idxmin() in {"awful", "terrible", "boring", "dull"}
+    insights = (run["out"] / "insights.md").read_text(encoding="utf-8")
+    assert "## Words the model leans on" in insights
+    assert f"| {scores.idxmax()} | {scores.max():+.3f} |" in insights
+
+
+def test_movies_with_the_oov_heavy_reviews_top_the_movie_table(run: dict[str, Any]) -> None:
+    samples = run["samples"]
+    oov_movies = set(samples.loc[samples["group"] == "oov", "movie"])
+    movies = pd.read_csv(run["out"] / "movies.csv")
+    assert len(movies) == samples["movie"].nunique() and (movies["reviews"] == 10).all()
+    assert set(movies["movie"].head(len(oov_movies))) == oov_movies
+    insights = (run["out"] / "insights.md").read_text(encoding="utf-8")
+    worst = movies.iloc[0]
+    assert "## Movies whose reviews it gets wrong most" in insights
+    assert f"| [{worst.movie}](https://www.imdb.com/title/{worst.movie}/) | 10 |" in insights
+
+
+def test_sample_table_round_trips(run: dict[str, Any]) -> None:
+    saved = pd.read_parquet(run["out"] / "samples.parquet")
+    assert len(saved) == 200
+    for column in ("review_id", "loss", "oov_ratio", "subjectivity", "cluster", "x", "y"):
+        assert column in saved.columns
+    assert not saved.isna().any().any()
+    assert saved["review_id"].tolist() == run["samples"]["review_id"].tolist()
+
+
+def test_planted_oov_group_is_its_own_cluster_and_named(run: dict[str, Any]) -> None:
+    table = run["result"].table
+    oov = (run["samples"]["group"] == "oov").to_numpy()
+    cluster = int(table.loc[oov, "cluster"].mode()[0])
+    members = (table["cluster"] == cluster).to_numpy()
+    assert (members & oov).sum() >= 0.9 * oov.sum()  # the group stays together ...
+    assert (members & oov).sum() >= 0.9 * members.sum()  # ... and is not mixed with clean ones
+    insights = (run["out"] / "insights.md").read_text()
+    weak = [line for line in insights.splitlines() if re.match(r"\d+\. ", line)]
+    named = [line for line in weak if f"cluster {cluster} " in line]
+    assert named and "out-of-vocabulary" in named[0]
+    clusters = pd.read_csv(run["out"] / "clusters.csv")
+    row = clusters[clusters["cluster"] == cluster].iloc[0]
+    assert row["mean_oov_count"] > 10 and row["mean_loss"] > 2 * table["loss"].mean()
+
+
+def test_heatmaps_show_top_loss_and_requested_reviews(run: dict[str, Any]) -> None:
+    out: Path = run["out"]
+    table = run["result"].table
+    page = (out / "heatmaps" / "top_loss.html").read_text()
+    assert page.count('<section class="review">') == 20
+    worst = table.sort_values("loss", ascending=False)["review_id"].iloc[0]
+    assert f"Review {worst}:" in page and "rank 1 by loss" in page
+    # OOV words appear as the review's own words (tokenize given), marked as OOV
+    assert re.search(r'class="w oov"[^>]*>zq\d+x<', page)
+    requested = (out / "heatmaps" / review_page_name("r0150")).read_text()
+    assert "Review r0150:" in requested and not re.search(r"\bnan\b", requested, re.I)
+
+
+def test_unknown_review_id_fails_before_heavy_work(tmp_path: Path) -> None:
+    class Exploding(StandInNet):
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            raise AssertionError("the model must not run before validation")
+
+    samples, ids = planted_reviews(20)
+    with pytest.raises(ValueError, match="nope-42"):
+        analyse_errors(
+            Exploding(),
+            samples,
+            ids,
+            VOCAB,
+            tmp_path,
+            explain_ids=["r0001", "nope-42"],
+            progress=False,
+        )
+    assert not any(tmp_path.iterdir())
+
+
+def test_empty_samples_write_an_explanation(tmp_path: Path) -> None:
+    samples, ids = planted_reviews(5)
+    result = analyse_errors(
+        StandInNet(), samples.iloc[0:0], ids[:0], VOCAB, tmp_path, progress=False
+    )
+    assert result.table.empty
+    assert "No samples to analyse" in (tmp_path / "insights.md").read_text()
+    assert pd.read_parquet(tmp_path / "samples.parquet").empty
+
+
+def test_tiny_input_with_given_metadata_runs_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2 reviews (one empty): PCA instead of UMAP, one cluster, no TextBlob (metadata given)."""
+
+    def no_textblob(*args: object, **kwargs: object) -> None:
+        raise AssertionError("metadata was given: TextBlob must not run")
+
+    monkeypatch.setattr(report, "text_metadata", no_textblob)
+    samples, ids = planted_reviews(2, oov_share=0.5)
+    samples.loc[0, "text"] = ""
+    ids[0] = 0
+    samples.loc[0, ["length", "oov_count"]] = 0
+    metadata = pd.DataFrame({"subjectivity": np.zeros(2), "polarity": np.zeros(2)})
+    result = analyse_errors(
+        StandInNet(),
+        samples,
+        ids,
+        VOCAB,
+        tmp_path,
+        metadata=metadata,
+        explain_ids=["r0000"],
+        progress=False,
+    )
+    assert set(result.table["cluster"]) == {0}
+    assert result.clusters["size"].tolist() == [2]
+    empty_page = (tmp_path / "heatmaps" / "review_r0000.html").read_text()
+    assert "no token the model can see" in empty_page
+    assert (tmp_path / "clusters.png").stat().st_size > 10_000
