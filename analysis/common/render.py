@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
 DPI = 110  # every PNG: legible on screen, small enough for the MLflow UI
 OPENING_CHARS = 200  # characters of a review shown where a report quotes it
@@ -96,3 +97,17 @@ def html_table(frame: pd.DataFrame, text_columns: Sequence[str] = ()) -> str:
             cells.append(f"<td{css}>{html.escape(fmt_number(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="t"><tr>{head}</tr>\n' + "\n".join(body) + "</table>"
+
+
+def size_legend_handle(area: float, label: str) -> Line2D:
+    """A grey dot of marker `area` (points^2, as in `scatter(s=...)`) for a size legend."""
+    return Line2D(
+        [],
+        [],
+        ls="",
+        marker="o",
+        color="grey",
+        alpha=0.6,
+        markersize=float(np.sqrt(area)),
+        label=label,
+    )

@@ -30,7 +30,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-from analysis.common.render import DPI, strip_tags
+from analysis.common.render import DPI, size_legend_handle, strip_tags
 
 logger = logging.getLogger(__name__)
 
@@ -212,18 +212,7 @@ def plot_clusters(
     max_oov = int(oov.max()) if len(oov) else 0
     for value in sorted({0, max_oov // 2, max_oov}):
         size = 4.0 + 60.0 * value / max(max_oov, 1)
-        handles.append(
-            Line2D(
-                [],
-                [],
-                ls="",
-                marker="o",
-                color="grey",
-                alpha=0.6,
-                markersize=float(np.sqrt(size)),
-                label=f"{value} OOV tokens",
-            )
-        )
+        handles.append(size_legend_handle(size, f"{value} OOV tokens"))
     main.legend(
         handles=handles,
         fontsize=8,

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from sklearn.decomposition import PCA
 
-from analysis.common.render import DPI, opening
+from analysis.common.render import DPI, opening, size_legend_handle
 from analysis.common.schema import CLASS_NAMES
 
 logger = logging.getLogger(__name__)
@@ -133,18 +133,9 @@ def plot_population(
         )
     )
     for loss in (0.1, 0.7, 2.0, LOSS_SIZE_CAP):
-        handles.append(
-            Line2D(
-                [],
-                [],
-                ls="",
-                marker="o",
-                color="grey",
-                alpha=0.6,
-                markersize=float(np.sqrt(_marker_area(np.array([loss]))[0])),
-                label=f"loss {loss:g}" + ("+" if loss == LOSS_SIZE_CAP else ""),
-            )
-        )
+        area = float(_marker_area(np.array([loss]))[0])
+        label = f"loss {loss:g}" + ("+" if loss == LOSS_SIZE_CAP else "")
+        handles.append(size_legend_handle(area, label))
     ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.85, labelspacing=1.1)
     accuracy = float((table["pred"] == table["label"]).mean()) if len(table) else float("nan")
     ax.set_title(
