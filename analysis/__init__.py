@@ -9,6 +9,8 @@
                 (`champion`: the regression check that gates promotion).
     behaviour/  Does a model handle negation, diminishers, contrast, names and typos?
                 Templated cases (`cases`) and the suite that scores them (`suite`).
+    drift/      Has the data changed? Label balance, ratings, lengths, out-of-vocabulary rate
+                under the champion's vocabulary, and the champion's accuracy on new reviews.
     common/     Each shared concept once: the per-review table (`schema`), review segments and
                 the one bin rule (`segments`), the thresholds object (`thresholds`), Markdown and
                 HTML rendering (`render`), MLflow artifact I/O (`artifacts`).
@@ -20,9 +22,10 @@ Where a change goes:
 - a new comparison of two runs: build on `paired.pairing.pair_tables`, put the computation and
   its report in `paired/`, and call it from a task;
 - a new behavioural check: templates and a `BehaviourCase` rule in `behaviour/cases.py`;
+- a new drift measure: a function in `drift/measures.py` returning a `DriftMeasure`;
 - a new threshold: a field of `common.thresholds.Thresholds`, never a default in a signature.
 
 Layers (checked by the import contract in pyproject.toml, run by tests/test_architecture.py):
-paired may use errors; errors, paired and behaviour use common; nothing here imports tasks/ or
+paired may use errors; errors, paired, behaviour and drift use common; nothing here imports tasks/ or
 flows/. Pure functions over arrays and DataFrames; MLflow only in `common.artifacts` and tasks.
 """
