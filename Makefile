@@ -8,8 +8,15 @@ STAMP := $(VENV)/.installed
 # On Linux with an NVIDIA GPU the same pin from PyPI is a CUDA build: training uses the GPU.
 TORCH_VERSION ?= 2.13.0
 ARGS ?=
+# `make serve`: the registered model to serve over HTTP, and where. MLflow execs `uvicorn` by name,
+# so the venv's bin goes on PATH (no need to activate it). The tracking store defaults to the
+# project's own, as in config.py; an exported MLFLOW_TRACKING_URI wins.
+MODEL ?= models:/imdb-sentiment-cnn@champion
+PORT ?= 5001
+HOST ?= 127.0.0.1
+MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow/mlflow.db
 
-.PHONY: install run test lint format clean
+.PHONY: install run test serve lint format clean
 
 install: $(STAMP)
 
@@ -25,6 +32,11 @@ run: install
 
 test: install
 	$(PY) -m pytest $(ARGS)
+
+serve: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_TRACKING_URI="$(MLFLOW_TRACKING_URI)" \
+		$(CURDIR)/$(VENV)/bin/mlflow models serve -m "$(MODEL)" --env-manager local \
+		-h $(HOST) -p $(PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -78,6 +78,17 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("IMDB_SENTIMENT_CACHE_DIR", "cache_dir"),
         description="Downloaded archives, parsed tables and text metadata, keyed by content hash.",
     )
+    # Intake of new labelled reviews (data/intake.py); None: a folder under cache_dir.
+    intake_store: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("IMDB_SENTIMENT_INTAKE_STORE", "intake_store"),
+        description="Delta table of accepted new reviews (default <cache_dir>/intake/reviews).",
+    )
+    intake_inbox: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("IMDB_SENTIMENT_INBOX", "intake_inbox"),
+        description="Folder `python -m data.intake drain` ingests (default <cache_dir>/inbox).",
+    )
 
     # Tracking
     mlflow_tracking_uri: str = Field(

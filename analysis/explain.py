@@ -3,7 +3,10 @@
     python -m analysis.explain --model models:/imdb-sentiment-cnn/1 "mildly entertaining, sadly"
     python -m analysis.explain --model models:/imdb-sentiment-dense/1 --model models:/imdb-sentiment-cnn/1 "..."
 
-With two `--model`s the page puts the two explanations of each text side by side.
+With two `--model`s the page puts the two explanations of each text side by side. A `models:/` or
+`runs:/` URI is read from the tracking store of the settings (MLFLOW_TRACKING_URI), checked first:
+an unreachable server or an unusable store exits at once with one line, not after minutes of
+MLflow's retries.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from analysis.errors.attributions import DEFAULT_N_STEPS, TokenView, explain_rev
 from analysis.errors.heatmap import ReviewHeatmap, side_by_side, write_heatmap_page
 from analysis.errors.predict import predict
 from data.text import tokenize
+from models.tracking import TrackingUnavailableError, configure_tracking
+
+STORE_SCHEMES = ("models:/", "runs:/")  # URIs resolved through the tracking store
 
 
 def explain_texts(
@@ -68,6 +74,11 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
     if len(args.model) > 2:
         parser.error("at most two --model URIs (they are shown side by side)")
+    if any(uri.startswith(STORE_SCHEMES) for uri in args.model):
+        try:  # before MLflow's retries against a server that is down (minutes)
+            configure_tracking()
+        except TrackingUnavailableError as error:
+            parser.exit(1, f"error: {error}\n")
 
     per_model = []
     for uri in args.model:

@@ -1,7 +1,8 @@
 """Data preparation: load a dataset, carve a validation split, build the vocabulary, encode.
 
 The prepared data is written once per (source content, parameters) under the cache and passed
-around by path, so Prefect tasks key their caches on paths and hashes, never on DataFrames.
+around by path. This on-disk cache is the only one: each call checks that the entry it finds is
+complete and matches its parameters, and rebuilds it otherwise.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -16,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from config import check_choice, get_settings
-from data.cache import atomic_publish_dir, params_hash
-from data.imdb import load_imdb, sort_reviews
+from data.cache import atomic_publish_dir, load_entry, params_hash, sweep_stale_temps
+from data.imdb import load_imdb, resolve_source, sort_reviews, source_sha256
 from data.synthetic import synthetic_reviews
 from data.text import Vocabulary, encode_texts, tokenize
 
@@ -28,6 +30,7 @@ DATASETS: tuple[DatasetName, ...] = get_args(DatasetName)
 SYNTHETIC_SIZE = 4_000
 # Bump when preparation logic changes, so cached prepared data is rebuilt.
 _PREPARE_VERSION = "2"  # 2: validation grouped by movie
+_FRAME_COLUMNS = {"review_id", "split", "text", "label", "length", "oov_count"}
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,26 @@ class PreparedData:
         )
 
 
-def load_reviews(
+def hash_source(
     dataset: DatasetName = "imdb", data_path: str | Path | None = None, seed: int = 42
-) -> tuple[pd.DataFrame, str]:
-    """The raw review table of a dataset and the content hash of its source."""
+) -> str:
+    """The content hash of a dataset's source, without parsing it (downloads IMDB if needed)."""
     if check_choice(dataset, DatasetName, "dataset") == "imdb":
-        return load_imdb(data_path)
+        return source_sha256(resolve_source(data_path))
+    return params_hash("synthetic", SYNTHETIC_SIZE, seed)
+
+
+def load_reviews(
+    dataset: DatasetName = "imdb",
+    data_path: str | Path | None = None,
+    seed: int = 42,
+    *,
+    known_hash: str | None = None,
+) -> tuple[pd.DataFrame, str]:
+    """The raw review table of a dataset and the content hash of its source (`known_hash`: that
+    hash, when the caller has just computed it)."""
+    if check_choice(dataset, DatasetName, "dataset") == "imdb":
+        return load_imdb(data_path, source_hash=known_hash)
     frame = synthetic_reviews(SYNTHETIC_SIZE, seed=seed)
     return frame, params_hash("synthetic", SYNTHETIC_SIZE, seed)
 
@@ -158,16 +175,24 @@ def prepare_dataset(
     """Prepare a dataset once and return the folder holding it (see `PreparedData.load`).
 
     The folder is named by the source's content hash and every parameter, so a second call with
-    the same inputs returns at once, and concurrent runs never see a half-written folder.
+    the same inputs returns at once (after checking the folder is whole, see `_load_checked`), and
+    concurrent runs never see a half-written folder. A damaged folder is removed and rebuilt.
     """
-    frame, source_hash = load_reviews(dataset, data_path, seed)
+    digest = hash_source(dataset, data_path, seed)
     key = params_hash(
-        _PREPARE_VERSION, dataset, source_hash, vocab_size, max_len, val_fraction, limit, seed
+        _PREPARE_VERSION, dataset, digest, vocab_size, max_len, val_fraction, limit, seed
     )
-    folder = (cache_dir or get_settings().data_cache_dir) / "prepared" / f"{dataset}-{key}"
-    if (folder / "meta.json").exists():
+    root = (cache_dir or get_settings().data_cache_dir) / "prepared"
+    sweep_stale_temps(root)  # what a run killed while publishing left behind
+    folder = root / f"{dataset}-{key}"
+    check = partial(
+        _load_checked,
+        expected=(dataset, digest, vocab_size, max_len, val_fraction, seed),
+    )
+    if load_entry(folder, check) is not None:
         log.info("Using prepared data %s", folder)
         return folder
+    frame, _ = load_reviews(dataset, data_path, seed, known_hash=digest)
     frame = limit_reviews(frame, limit, seed)
     log.info(
         "Preparing %s: %d reviews, vocabulary %d, length %d",
@@ -178,7 +203,7 @@ def prepare_dataset(
     )
     prepared = prepare(
         frame,
-        source_hash,
+        digest,
         dataset=dataset,
         vocab_size=vocab_size,
         max_len=max_len,
@@ -186,3 +211,32 @@ def prepare_dataset(
         seed=seed,
     )
     return atomic_publish_dir(prepared.save, folder)
+
+
+def _load_checked(
+    folder: Path, expected: tuple[DatasetName, str, int, int, float, int]
+) -> PreparedData:
+    """The prepared data in `folder`, or a ValueError naming what does not match (a file that is
+    missing or truncated fails in `PreparedData.load` itself)."""
+    dataset, digest, vocab_size, max_len, val_fraction, seed = expected
+    data = PreparedData.load(folder)
+    rows = len(data.frame)
+    problems = [
+        f"{what} is {got!r}, expected {want!r}"
+        for what, got, want in (
+            ("dataset", data.dataset, dataset),
+            (
+                "data_hash",
+                data.data_hash,
+                params_hash(digest, rows, vocab_size, max_len, val_fraction, seed),
+            ),
+            ("ids shape", tuple(data.ids.shape), (rows, max_len)),
+            ("missing columns", sorted(_FRAME_COLUMNS - set(data.frame.columns)), []),
+        )
+        if got != want
+    ]
+    if len(data.vocab) > vocab_size:
+        problems.append(f"vocabulary of {len(data.vocab)} tokens, over {vocab_size}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return data

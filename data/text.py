@@ -23,6 +23,9 @@ PAD_ID = 0
 OOV_ID = 1
 PAD_TOKEN = "<pad>"
 OOV_TOKEN = "<oov>"
+# No English word comes close; a longer "token" is junk (a run of letters, a mangled URL) and
+# would only bloat the vocabulary every logged model carries. It encodes as OOV.
+MAX_TOKEN_CHARS = 100
 
 _TAG = re.compile(r"<[^>]*>")
 # Everything that is not a letter, digit or whitespace counts as punctuation (apostrophes too:
@@ -61,14 +64,15 @@ class Vocabulary:
     def build(cls, token_lists: Iterable[Sequence[str]], max_size: int) -> Vocabulary:
         """Top words by frequency (ties broken alphabetically, so the result is deterministic).
 
-        `max_size` counts the two reserved ids.
+        `max_size` counts the two reserved ids; tokens over MAX_TOKEN_CHARS never enter.
         """
         if max_size < 3:
             raise ValueError(f"vocabulary size must be at least 3 (2 reserved ids), got {max_size}")
         counts: Counter[str] = Counter()
         for tokens in token_lists:
             counts.update(tokens)
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max_size - 2]
+        kept = ((tok, n) for tok, n in counts.items() if len(tok) <= MAX_TOKEN_CHARS)
+        ranked = sorted(kept, key=lambda kv: (-kv[1], kv[0]))[: max_size - 2]
         return cls((PAD_TOKEN, OOV_TOKEN, *(tok for tok, _ in ranked)))
 
     def __len__(self) -> int:

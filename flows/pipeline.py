@@ -35,18 +35,19 @@ from analysis.behaviour.suite import BehaviourReport
 from analysis.common.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from analysis.errors.analyse import AnalysisSummary
 from analysis.paired.champion import RegressionCheck
-from config import describe_validation_error
+from config import describe_validation_error, get_settings
 from data.prepare import DatasetName
-from models.presets import ARCHS, DEFAULT_PRESET, Arch, PresetName, get_preset
+from models.lifeline import start_lifeline
+from models.presets import ARCHS, DEFAULT_PRESET, SEED_LIMIT, Arch, PresetName, get_preset
 from models.registry import PromotionDecision
-from models.tracking import configure_tracking
+from models.tracking import TrackingUnavailableError, check_tracking_store, configure_tracking
 from models.train import TrainResult
 from tasks.analysis import analyse_model, behaviour_tests
 from tasks.comparison import ModelComparison, check_regression, compare_models
 from tasks.data import compute_text_metadata, locate_data, prepare_data
-from tasks.registry import register_and_promote_model
+from tasks.registry import recover_interrupted_registrations, register_and_promote_model
 from tasks.summary import publish_summary
-from tasks.training import train_model
+from tasks.training import recover_interrupted_runs, train_model
 
 # The flow's signature is the one declaration of its parameters: Prefect builds the deployment's
 # parameter schema from it, `PipelineParams` (validation before any work) is built from it, and
@@ -117,7 +118,14 @@ def imdb_sentiment(
     limit: Annotated[
         int | None, Field(ge=4, description="reviews per split, class-balanced (quick runs)")
     ] = None,
-    seed: Annotated[int, Field(description="seed of the data split, sampling and training")] = 42,
+    seed: Annotated[
+        int,
+        Field(
+            ge=0,
+            lt=SEED_LIMIT,
+            description="seed of the data split, sampling and training (0 <= seed < 2**32)",
+        ),
+    ] = 42,
     devices: Annotated[Devices, Field(description="'auto' or a device count")] = "auto",
     promote: Annotated[
         bool,
@@ -135,6 +143,10 @@ def imdb_sentiment(
     params = validate_params(**locals())
     configure_tracking()  # fails fast, naming the URI, if the tracking server is unreachable
     logger = get_run_logger()
+    start_lifeline()  # what this process starts dies with it, even on SIGKILL (models/lifeline.py)
+    # Before any training: end what killed runs left RUNNING or half-registered.
+    recover_interrupted_runs()
+    recover_interrupted_registrations(params.archs)
     encoding = get_preset(params.archs[0], params.preset)  # vocab/length shared by both archs
 
     source, source_hash = locate_data(params.dataset, params.data_path, params.seed)
@@ -317,6 +329,11 @@ def main(argv: list[str] | None = None) -> PipelineResult:
         params = validate_params(**raw)
     except ValueError as error:
         parser.error(str(error))
+    try:  # and the tracking store, in a second rather than after Prefect's start-up
+        check_tracking_store(get_settings().mlflow_tracking_uri)
+    except TrackingUnavailableError as error:
+        parser.exit(1, f"error: {error}\n")
+    start_lifeline()  # before Prefect starts its temporary server, so that dies with us too
     return imdb_sentiment(**dict(params))
 
 

@@ -7,7 +7,7 @@ the real IMDB data (see benchmarks/tune_networks.py). Within one preset both arc
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,44 +25,105 @@ PRESETS: tuple[PresetName, ...] = get_args(PresetName)
 DEFAULT_PRESET: PresetName = "tuned"
 
 
-class Preset(BaseModel):
-    """Data encoding, network sizes and training schedule for one architecture."""
+# Upper bounds of the hyperparameters: generous for real use (the `tuned` values are far below
+# each), tight enough that a typo or an overflow fails at once instead of diverging or exhausting
+# memory after minutes of work (they bound each value, not every combination: a huge batch of
+# long reviews through wide layers can still exhaust memory). Floats must be finite everywhere.
+MAX_VOCAB_SIZE = 1_000_000
+MAX_LEN = 4_096  # every IMDB review fits whole (the longest standardises to 2,505 tokens)
+MAX_EMBEDDING_DIM = 1_024
+MAX_HIDDEN_DIM = 4_096
+MAX_CHANNELS = 1_024
+MAX_KERNEL_SIZE = 31
+MAX_BIGRAM_BUCKETS = 2**24
+MAX_EMBEDDING_PARAMETERS = 2**28  # (vocab_size + bigram_buckets) x embedding_dim: 1 GiB of float32
+MAX_EPOCHS = 1_000
+MAX_BATCH_SIZE = 8_192
+MAX_LEARNING_RATE = 1.0
+MAX_WEIGHT_DECAY = 1.0
+# Seeds of numpy, torch and the data split: what numpy accepts (an unsigned 32-bit integer).
+SEED_LIMIT = 2**32
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+ConvWidth = Annotated[int, Field(gt=0, le=MAX_CHANNELS)]
+
+
+class Preset(BaseModel):
+    """Data encoding, network sizes and training schedule for one architecture.
+
+    Every field is bounded (see its description); a value outside its range, or a float that is
+    not finite (inf, nan), is rejected with the field's name before any work starts.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: PresetName
     arch: Arch
     # Data encoding: identical for dense and cnn within one preset.
-    vocab_size: int = Field(gt=2)  # two ids are reserved (padding, out-of-vocabulary)
-    max_len: int = Field(gt=0)
+    vocab_size: int = Field(
+        gt=2,
+        le=MAX_VOCAB_SIZE,
+        description=f"vocabulary ids, 3..{MAX_VOCAB_SIZE:,} (two are reserved: padding, OOV)",
+    )
+    max_len: int = Field(
+        gt=0,
+        le=MAX_LEN,
+        description=f"tokens per review, 1..{MAX_LEN:,} (longer reviews are truncated)",
+    )
     # Network.
-    embedding_dim: int = Field(gt=0)
-    hidden_dim: int = Field(gt=0)  # dense only
-    channels: tuple[int, int, int]  # cnn only
-    kernel_size: int = Field(default=3, gt=0)
-    dropout: float = Field(ge=0.0, lt=1.0)
-    word_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)  # training-time token -> OOV rate
-    # Hash buckets of the word-pair embeddings added to each token's embedding; 0: words only.
-    bigram_buckets: int = 0
+    embedding_dim: int = Field(
+        gt=0, le=MAX_EMBEDDING_DIM, description=f"embedding width, 1..{MAX_EMBEDDING_DIM:,}"
+    )
+    hidden_dim: int = Field(
+        gt=0, le=MAX_HIDDEN_DIM, description=f"dense only: per-token width, 1..{MAX_HIDDEN_DIM:,}"
+    )
+    channels: tuple[ConvWidth, ConvWidth, ConvWidth] = Field(
+        description=f"cnn only: the three conv widths, each 1..{MAX_CHANNELS:,}"
+    )
+    kernel_size: int = Field(
+        default=3,
+        gt=0,
+        le=MAX_KERNEL_SIZE,
+        description=f"cnn only: conv kernel, odd, 1..{MAX_KERNEL_SIZE}",
+    )
+    dropout: float = Field(ge=0.0, lt=1.0, description="dropout rate, [0, 1)")
+    word_dropout: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="training-time token -> OOV rate, [0, 1)"
+    )
+    bigram_buckets: int = Field(
+        default=0,
+        le=MAX_BIGRAM_BUCKETS,
+        description="hash buckets of the word-pair embeddings added to each token's embedding: "
+        f"0 (words only) or 2..{MAX_BIGRAM_BUCKETS:,} (2^24)",
+    )
     pooling: Pooling
     # Training (Adam/AdamW).
-    epochs: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
-    learning_rate: float = Field(gt=0.0)
-    weight_decay: float = Field(ge=0.0)
+    epochs: int = Field(gt=0, le=MAX_EPOCHS, description=f"1..{MAX_EPOCHS:,}")
+    batch_size: int = Field(gt=0, le=MAX_BATCH_SIZE, description=f"1..{MAX_BATCH_SIZE:,}")
+    learning_rate: float = Field(
+        gt=0.0,
+        le=MAX_LEARNING_RATE,
+        description=f"peak AdamW learning rate, (0, {MAX_LEARNING_RATE}], finite",
+    )
+    weight_decay: float = Field(
+        ge=0.0, le=MAX_WEIGHT_DECAY, description=f"AdamW weight decay, [0, {MAX_WEIGHT_DECAY}]"
+    )
     lr_schedule: LrSchedule = "constant"
-
-    @field_validator("channels")
-    @classmethod
-    def _positive_channels(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
-        if any(width < 1 for width in value):
-            raise ValueError(f"conv widths must be positive, got {value}")
-        return value
 
     @model_validator(mode="after")
     def _odd_kernel(self) -> Preset:
         if self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
+        return self
+
+    @model_validator(mode="after")
+    def _embedding_tables_fit(self) -> Preset:
+        n = (self.vocab_size + self.bigram_buckets) * self.embedding_dim
+        if n > MAX_EMBEDDING_PARAMETERS:
+            raise ValueError(
+                f"(vocab_size + bigram_buckets) x embedding_dim = {n:,} embedding parameters, "
+                f"more than {MAX_EMBEDDING_PARAMETERS:,} (2^28, 1 GiB of float32): "
+                "make one of them smaller"
+            )
         return self
 
     @field_validator("bigram_buckets")
@@ -162,3 +223,10 @@ def get_preset(arch: Arch, name: PresetName = DEFAULT_PRESET, **overrides: Any) 
     check_choice(name, PresetName, "preset")
     # Unknown override keys are rejected by `extra="forbid"`; values by the field validators.
     return Preset(name=name, arch=arch, **{**_TABLE[name][arch], **overrides})
+
+
+def check_seed(seed: object) -> int:
+    """`seed` if numpy and torch accept it (an integer, 0 <= seed < 2**32), else a ValueError."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed must be an integer with 0 <= seed < 2**32, got {seed!r}")
+    return seed

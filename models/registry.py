@@ -5,12 +5,21 @@ champion on the same test data: both are evaluated here on the reviews passed in
 trained on other data is judged on today's test set. The first version becomes champion.
 Registration happens only after a pipeline run has finished its other work, and a failure while
 registering deletes the half-made version, so an interrupted run never moves the alias.
+
+The decision is recorded on the version itself, crash-safely: the version is created with the tags
+`promotion_decision=pending` and its owner process (models/recovery.py) in one write, and
+`promotion_decision` becomes `promoted` or `not_promoted` only after the alias has been settled.
+A process killed in between (SIGKILL: no handler runs) leaves a pending version;
+`recover_interrupted_versions`, at the next flow start and before every registration, finds
+those whose owner is gone and marks them `interrupted` (never champion), or `promoted` if the
+alias already points at them (the kill came after the alias moved).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 import mlflow
 import numpy as np
@@ -18,9 +27,13 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from models.recovery import MAX_AGE, ProcessOwner, abandoned_reason
+
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
+DECISION_TAG = "promotion_decision"
+PENDING, PROMOTED, NOT_PROMOTED, INTERRUPTED = "pending", "promoted", "not_promoted", "interrupted"
 
 
 def registered_name(arch: str) -> str:
@@ -83,12 +96,14 @@ def register_and_promote(
     """Register the model logged by `run_id` (at `model_uri`) and move `champion` to it if it is at least as good.
 
     `block_reason` (a regression alert, say) keeps the alias where it is whatever the scores.
-    The decision is logged to the run as tags and metrics.
+    The decision is recorded on the version (tags, `promotion_decision` last) and on the run.
     """
     client = MlflowClient()
     name = registered_name(arch)
+    recover_interrupted_versions(name, client)  # versions other, dead processes left undecided
     champion = current_champion(client, name)
-    version = str(mlflow.register_model(model_uri, name).version)
+    pending = {DECISION_TAG: PENDING, **ProcessOwner.current().as_tags()}
+    version = str(mlflow.register_model(model_uri, name, tags=pending).version)
     try:
         new_score = accuracy_on(f"models:/{name}/{version}", reviews)
         while True:
@@ -107,16 +122,95 @@ def register_and_promote(
             champion = latest
     except BaseException:
         # Never leave a half-registered version behind (interrupts included).
-        client.delete_model_version(name, version)
+        _discard(client, name, version)
         raise
     decision = PromotionDecision(
         arch, name, str(version), promoted, new_score, champion, champion_score, reason
     )
-    client.set_tag(run_id, "promotion", "promoted" if promoted else "kept champion")
-    client.set_tag(run_id, "promotion_reason", reason)
-    client.set_tag(run_id, "registered_version", str(version))
-    client.log_metric(run_id, "promotion_eval_acc", new_score)
-    if champion_score is not None:
-        client.log_metric(run_id, "champion_eval_acc", champion_score)
+    _record(client, decision, run_id)
     log.info("%s v%s: %s", name, version, reason)
     return decision
+
+
+def _discard(client: MlflowClient, name: str, version: str) -> None:
+    """Delete a version whose decision failed; if even that fails, mark it interrupted. Never
+    raises: the caller re-raises the failure that matters."""
+    try:
+        client.delete_model_version(name, version)
+        return
+    except Exception:
+        log.exception("could not delete %s v%s; marking it %s", name, version, INTERRUPTED)
+    try:
+        client.set_model_version_tag(name, version, "promotion_reason", "registration failed")
+        client.set_model_version_tag(name, version, DECISION_TAG, INTERRUPTED)
+    except Exception:  # still pending: the next recovery, once this process is gone, marks it
+        log.exception("could not mark %s v%s %s", name, version, INTERRUPTED)
+
+
+def _record(client: MlflowClient, decision: PromotionDecision, run_id: str) -> None:
+    """The decision on the version (`promotion_decision` written last) and on the run."""
+    name, version = decision.model_name, decision.version
+    version_tags = {
+        "promotion_reason": decision.reason,
+        "promotion_eval_acc": f"{decision.new_score:.6f}",
+        "champion_version": decision.champion_version or "",
+        "champion_eval_acc": (
+            "" if decision.champion_score is None else f"{decision.champion_score:.6f}"
+        ),
+        DECISION_TAG: PROMOTED if decision.promoted else NOT_PROMOTED,
+    }
+    for key, value in version_tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    client.set_tag(run_id, "promotion", "promoted" if decision.promoted else "kept champion")
+    client.set_tag(run_id, "promotion_reason", decision.reason)
+    client.set_tag(run_id, "registered_version", str(version))
+    client.log_metric(run_id, "promotion_eval_acc", decision.new_score)
+    if decision.champion_score is not None:
+        client.log_metric(run_id, "champion_eval_acc", decision.champion_score)
+
+
+def recover_interrupted_versions(
+    name: str, client: MlflowClient | None = None, *, max_age: timedelta = MAX_AGE
+) -> dict[str, str]:
+    """Settle the versions of `name` left `pending` by a process that is gone: {version: decision}.
+
+    A version the `champion` alias points at was promoted (the kill came after the alias moved):
+    its record is completed as `promoted`. Any other is marked `interrupted` and never becomes
+    champion: its flow run's regression verdict is lost, so it is not judged again here.
+    Versions of live processes (a run registering right now) and versions without the tag
+    (registered outside the flow, by `python -m models.train`) are left alone.
+    """
+    client = client or MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return {}
+    champion = current_champion(client, name)
+    settled: dict[str, str] = {}
+    for model_version in versions:
+        version = str(model_version.version)
+        tags = model_version.tags or {}
+        if tags.get(DECISION_TAG) != PENDING:
+            continue
+        why = abandoned_reason(
+            ProcessOwner.from_tags(tags), model_version.creation_timestamp, max_age=max_age
+        )
+        if why is None:
+            continue
+        if version == champion:
+            decision = PROMOTED
+            reason = f"recovered: {why}, but the {CHAMPION} alias had already moved here"
+        else:
+            decision = INTERRUPTED
+            reason = f"registration interrupted before a promotion decision: {why}"
+        client.set_model_version_tag(name, version, "promotion_reason", reason)
+        client.set_model_version_tag(name, version, DECISION_TAG, decision)
+        if model_version.run_id:
+            try:
+                client.set_tag(model_version.run_id, "promotion", decision)
+                client.set_tag(model_version.run_id, "promotion_reason", reason)
+            except MlflowException:  # the run was deleted: the version's record is what counts
+                pass
+        log.warning("%s v%s marked %s: %s", name, version, decision, reason)
+        settled[version] = decision
+    return settled

@@ -5,17 +5,27 @@ Two MLflow defaults are wrong for this project and are overridden here:
   a short timeout first and fail at once, naming the URI;
 - on a database store (the default local SQLite) a new experiment's artifacts go to ./mlruns of
   whatever directory the process runs in; we create the experiment with an explicit
-  `artifact_location` (settings.mlflow_artifact_root) instead.
+  `artifact_location` (settings.mlflow_artifact_root) instead;
+- a SQLite store that cannot be written (read-only file or folder, a path under a regular file)
+  fails deep inside SQLAlchemy with a long traceback; we check it first and name the path.
+
+A run whose metrics are not finite (it diverged) is marked FAILED here and never registered
+(`fail_run_if_not_finite`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
 
 import mlflow
+import sqlalchemy.engine
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
@@ -61,6 +71,52 @@ def check_tracking_server(uri: str, timeout: float = PROBE_TIMEOUT_S) -> None:
     )
 
 
+def _sqlite_problem(path: Path) -> str | None:
+    """Why SQLite could not write a database at `path` (None: it can)."""
+    if path.exists():
+        if not path.is_file():
+            return "it is not a file"
+        if not os.access(path, os.W_OK):
+            return "the file is read-only"
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            # SQLite writes its journal next to the database.
+            return f"its folder {path.parent} is read-only"
+        return None
+    ancestor = path.parent  # MLflow creates missing folders: the nearest existing one matters
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is a file, not a folder"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"the folder {ancestor} is read-only"
+    return None
+
+
+def check_sqlite_store(uri: str) -> None:
+    """Raise `TrackingUnavailableError` naming the path if a `sqlite:` store cannot be written.
+
+    Other stores pass (a server checks its own storage); so does an in-memory database.
+    """
+    if urllib.parse.urlsplit(uri).scheme.partition("+")[0] != "sqlite":
+        return
+    database = sqlalchemy.engine.make_url(uri).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database).expanduser().absolute()
+    problem = _sqlite_problem(path)
+    if problem:
+        raise TrackingUnavailableError(
+            f"MLflow store {path} cannot be written: {problem}; fix the path or its permissions "
+            "(chmod/chown), or point MLFLOW_TRACKING_URI at a writable sqlite:/// path or a server"
+        )
+
+
+def check_tracking_store(uri: str) -> None:
+    """The store at `uri` is usable for writing: a server answers, a SQLite file is writable."""
+    check_tracking_server(uri)
+    check_sqlite_store(uri)
+
+
 def needs_artifact_location(uri: str) -> bool:
     return urllib.parse.urlsplit(uri).scheme not in _SERVER_SCHEMES
 
@@ -92,12 +148,38 @@ def get_or_create_experiment(client: MlflowClient, settings: Settings) -> str:
 def configure_tracking(settings: Settings | None = None) -> str:
     """Point MLflow at the configured store, check it is reachable, and select the experiment.
 
-    Returns the experiment id. Safe to call from every process (DDP ranks race benignly).
+    Returns the experiment id. Safe to call from every process (DDP ranks race benignly). An
+    unreachable server or an unwritable SQLite store raises `TrackingUnavailableError` (one line).
     """
     settings = settings or get_settings()
     uri = settings.mlflow_tracking_uri
-    check_tracking_server(uri)
+    check_tracking_store(uri)
     mlflow.set_tracking_uri(uri)
     experiment_id = get_or_create_experiment(MlflowClient(uri), settings)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+class NonFiniteMetricsError(RuntimeError):
+    """A trained model's metrics are not finite (it diverged): it must not be registered."""
+
+
+def fail_run_if_not_finite(
+    run_id: str, metrics: Mapping[str, float], *, mark_run: bool = True
+) -> None:
+    """Raise `NonFiniteMetricsError` if any metric is inf or nan; with `mark_run`, first log the
+    metrics and the reason to the run and end it FAILED (DDP ranks other than 0 pass False)."""
+    bad = {name: value for name, value in metrics.items() if not math.isfinite(value)}
+    if not bad:
+        return
+    listed = ", ".join(f"{name}={value}" for name, value in bad.items())
+    message = (
+        f"training diverged: {listed} (run {run_id}, marked FAILED, model not logged or "
+        "registered); lower learning_rate or check the data"
+    )
+    if mark_run:
+        with mlflow.start_run(run_id=run_id):  # the exception below ends the run FAILED
+            mlflow.log_metrics(dict(metrics))
+            mlflow.set_tag("failure", message)
+            raise NonFiniteMetricsError(message)
+    raise NonFiniteMetricsError(message)

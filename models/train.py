@@ -39,10 +39,11 @@ from models.datamodule import IMDBDataModule
 from models.figures import confusion_figure, curves_figure
 from models.module import SentimentClassifier
 from models.networks import build_net
-from models.presets import DEFAULT_PRESET, Arch, Preset, PresetName, get_preset
+from models.presets import DEFAULT_PRESET, Arch, Preset, PresetName, check_seed, get_preset
 from models.pyfunc import log_sentiment_model
+from models.recovery import ProcessOwner
 from models.registry import registered_name
-from models.tracking import configure_tracking
+from models.tracking import configure_tracking, fail_run_if_not_finite
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ def train(
     spec = resolve_preset(arch, preset, overrides)
     check_prepared(prepared_dir, spec)
     check_limit(limit_batches)
+    check_seed(seed)
     if log_every_n_steps is not None and not (
         isinstance(log_every_n_steps, int) and log_every_n_steps >= 1
     ):
@@ -185,6 +187,8 @@ def train(
         "data_hash": data.data.data_hash,
         "preset": spec.name,
         "git_commit": git_commit(),
+        # The owner, so a run left RUNNING by a killed process can be told from a live one.
+        **ProcessOwner.current().as_tags(),
     }
     params = {
         **{"preset": spec.name, **spec.model_dump(exclude={"name"})},
@@ -245,6 +249,8 @@ def train(
     metrics = {k: float(test_metrics[k]) for k in TEST_METRICS}
     if best_val is not None:
         metrics["best_val_loss"] = float(best_val)
+    # A diverged model (inf/nan metrics) ends its run FAILED and is never logged or registered.
+    fail_run_if_not_finite(run_id, metrics, mark_run=trainer.is_global_zero)
 
     model_uri, registered_version = f"runs:/{run_id}/model", None
     if trainer.is_global_zero:

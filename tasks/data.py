@@ -1,38 +1,41 @@
 """Prefect tasks for data preparation and text metadata (thin wrappers over `data/`, `analysis/`).
 
-Both are cached across flow runs by their inputs and the source's content hash: the tasks take
-paths, names and hashes, never DataFrames, so their cache keys are stable.
+No Prefect result cache: the data layer's own on-disk cache (under settings.data_cache_dir, keyed
+by content hash and parameters) is the one source of truth. It checks every entry it finds and
+rebuilds a missing or damaged one, and it always lives where the settings say now. A Prefect
+cache keyed by inputs handed back paths after `.cache` was removed or moved. Results stay plain
+strings (paths and hashes), so nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 from prefect import task
-from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.cache_policies import NO_CACHE
 
+from analysis.common.schema import METADATA_COLUMNS
 from analysis.errors.text_metadata import text_metadata
 from config import get_settings
-from data.cache import atomic_write_parquet, content_sha256, params_hash
-from data.imdb import resolve_source
+from data.cache import atomic_write_parquet, load_entry, params_hash, sweep_stale_temps
+from data.imdb import resolve_source, source_sha256
 from data.prepare import SYNTHETIC_SIZE, PreparedData, prepare_dataset
 from models.memory import release_free_memory
 
-CACHE = INPUTS + TASK_SOURCE
 
-
-@task(name="locate-data", retries=3, retry_delay_seconds=[10, 30, 90])
+# No task retries: a missing local path fails at once with its message; downloads are retried
+# (with backoff) inside `data.imdb.download_archive`, the only step a network fault can hit.
+@task(name="locate-data", retries=0, cache_policy=NO_CACHE, persist_result=False)
 def locate_data(dataset: str, data_path: str | None, seed: int) -> tuple[str | None, str]:
-    """Find (downloading if needed, with retries and backoff) the source and hash its content."""
+    """Find (downloading if needed) the source and hash its content."""
     if dataset == "synthetic":
         return None, params_hash("synthetic", SYNTHETIC_SIZE, seed)
     source = resolve_source(data_path)
-    return str(source), content_sha256(source)
+    return str(source), source_sha256(source)
 
 
-@task(name="prepare-data", cache_policy=CACHE, cache_expiration=timedelta(days=30))
+@task(name="prepare-data", cache_policy=NO_CACHE, persist_result=False)
 def prepare_data(
     dataset: str,
     source: str | None,
@@ -42,8 +45,13 @@ def prepare_data(
     limit: int | None,
     seed: int,
 ) -> str:
-    """Split, build the vocabulary and encode; returns the prepared folder (see PreparedData)."""
-    del source_hash  # part of the cache key only: new data content, new preparation
+    """Split, build the vocabulary and encode; returns the prepared folder (see PreparedData).
+
+    A second run with the same inputs finds the folder in the data cache and returns at once.
+    """
+    # Recorded by the flow; the data layer hashes the source itself, so the folder's key always
+    # matches the content it was built from.
+    del source_hash
     folder = prepare_dataset(
         dataset, source, vocab_size=vocab_size, max_len=max_len, limit=limit, seed=seed
     )
@@ -51,18 +59,30 @@ def prepare_data(
     return str(folder)
 
 
-@task(name="text-metadata", cache_policy=CACHE, cache_expiration=timedelta(days=30))
+@task(name="text-metadata", cache_policy=NO_CACHE, persist_result=False)
 def compute_text_metadata(prepared_dir: str, split: str = "test") -> str:
     """TextBlob subjectivity/polarity of one split, computed once per dataset version.
 
     It depends only on the data, so both models share it; the parquet file is keyed by the
-    prepared data's hash and survives across flow runs.
+    prepared data's hash, survives across flow runs, and is recomputed when it is unreadable or
+    its rows are not the split's reviews.
     """
     data = PreparedData.load(prepared_dir)
-    path = get_settings().data_cache_dir / "metadata" / f"{data.data_hash}-{split}.parquet"
-    if not path.exists():
-        frame, _ = data.split(split)
+    frame, _ = data.split(split)
+    folder = get_settings().data_cache_dir / "metadata"
+    sweep_stale_temps(folder)
+    path = folder / f"{data.data_hash}-{split}.parquet"
+
+    def read_checked(entry: Path) -> pd.DataFrame:
+        cached = pd.read_parquet(entry)
+        if not {"review_id", *METADATA_COLUMNS} <= set(cached.columns):
+            raise ValueError(f"columns {list(cached.columns)}")
+        if not cached["review_id"].equals(frame["review_id"]):
+            raise ValueError(f"its rows are not the {split} split's reviews")
+        return cached
+
+    if load_entry(path, read_checked) is None:
         metadata = text_metadata(frame["text"]).reset_index(drop=True)
         atomic_write_parquet(path, pd.concat([frame[["review_id"]], metadata], axis=1))
         release_free_memory()
-    return str(Path(path))
+    return str(path)

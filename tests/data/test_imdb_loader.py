@@ -129,6 +129,8 @@ def test_source_order_explicit_then_env_then_cache(
     cached = fresh_settings / "data" / imdb.ARCHIVE_NAME
     cached.parent.mkdir(parents=True)
     write_tar(cached, tiny_imdb_files())
+    # Only a verified download lands in the cache: the cached copy must match IMDB_SHA256.
+    monkeypatch.setenv("IMDB_SHA256", hashlib.sha256(cached.read_bytes()).hexdigest())
 
     monkeypatch.setenv("IMDB_ARCHIVE", str(env_archive))
     get_settings.cache_clear()
@@ -207,10 +209,16 @@ def test_checksum_mismatch_removes_the_partial_download(tmp_path, archive_server
 
 
 def test_unreachable_download_is_a_clear_error(tmp_path) -> None:
+    waits: list[float] = []
     with pytest.raises(DataSourceError, match="Could not download"):
         download_archive(
-            "http://127.0.0.1:9/aclImdb_v1.tar.gz", tmp_path / "a.tar.gz", "0" * 64, timeout=5
+            "http://127.0.0.1:9/aclImdb_v1.tar.gz",
+            tmp_path / "a.tar.gz",
+            "0" * 64,
+            timeout=5,
+            sleep=waits.append,
         )
+    assert waits == list(imdb.DOWNLOAD_RETRY_DELAYS)  # a refused connection is retried
     assert list(tmp_path.iterdir()) == []
 
 
@@ -223,3 +231,17 @@ def test_resolve_source_downloads_when_nothing_else_is_there(
     get_settings.cache_clear()
     path = resolve_source(None)
     assert path == fresh_settings / "data" / imdb.ARCHIVE_NAME and path.read_bytes() == payload
+
+
+def test_a_damaged_cached_archive_is_downloaded_again(
+    fresh_settings, monkeypatch, archive_server, caplog
+) -> None:
+    url, payload = archive_server
+    monkeypatch.setenv("IMDB_URL", url)
+    monkeypatch.setenv("IMDB_SHA256", hashlib.sha256(payload).hexdigest())
+    get_settings.cache_clear()
+    cached = fresh_settings / "data" / imdb.ARCHIVE_NAME
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(payload[: len(payload) // 2])  # truncated on disk after its download
+    assert resolve_source(None) == cached and cached.read_bytes() == payload
+    assert "does not match IMDB_SHA256" in caplog.text

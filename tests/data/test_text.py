@@ -79,3 +79,14 @@ def test_encode_pads_truncates_and_counts_oov() -> None:
 def test_encode_of_no_texts_has_the_right_shape() -> None:
     vocab = Vocabulary.build([["a"]], max_size=5)
     assert encode_texts([], vocab, max_len=7).ids.shape == (0, 7)
+
+
+def test_overlong_tokens_never_enter_the_vocabulary() -> None:
+    from data.text import MAX_TOKEN_CHARS
+
+    junk, longest = "a" * (MAX_TOKEN_CHARS + 1), "b" * MAX_TOKEN_CHARS
+    vocab = Vocabulary.build([[junk] * 50 + [longest, "film"]], max_size=10)
+    assert junk not in vocab and vocab.id_of(junk) == OOV_ID
+    assert longest in vocab and "film" in vocab
+    # One 200 MB "word" would have made a 200 MB vocab.json; now it is an OOV id.
+    assert len(vocab.to_json()) < 300

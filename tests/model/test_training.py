@@ -355,8 +355,9 @@ def test_cli_help_and_bad_arguments(capsys: pytest.CaptureFixture[str]):
         assert option in help_text
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--arch", "rnn"])
-    with pytest.raises(SystemExit, match="embedding_dim"):
+    with pytest.raises(SystemExit) as exit_info:
         main(["--arch", "cnn", "--dataset", "synthetic", "--set", "embedding_dim=0"])
+    assert exit_info.value.code == 2 and "embedding_dim" in capsys.readouterr().err
 
 
 @pytest.mark.slow
