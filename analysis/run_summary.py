@@ -6,7 +6,7 @@ Pure rendering of the steps' typed results; `tasks.summary` publishes it as a Pr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -26,8 +26,14 @@ def summary_markdown(
     behaviour: Mapping[str, BehaviourReport] | None = None,
     comparison_run: str | None = None,
     regressions: Mapping[str, RegressionCheck] | None = None,
+    skipped: str | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
-    """Markdown for the run; `run_url(run_id)` links a run in the MLflow UI."""
+    """Markdown for the run; `run_url(run_id)` links a run in the MLflow UI. `skipped`: why
+    nothing was trained; `notes`: one line each about the data (intake, version, drift)."""
+    data = ["", "## Data", "", *(f"- {line}" for line in notes)] if notes else []
+    if skipped:
+        return "\n".join(["# imdb-sentiment run", "", f"**Skipped: {skipped}.**", *data]) + "\n"
     rows = []
     for arch, result in trained.items():
         decision = decisions.get(arch)
@@ -70,6 +76,7 @@ def summary_markdown(
         lines += ["", "## This run vs the champion", ""]
         for arch, check in regressions.items():
             lines.append(f"- **{arch}**: {regression_line(check)}")
+    lines += data
     lines += ["", "## Promotion decisions", ""]
     for arch, d in decisions.items():
         champion = (

@@ -22,6 +22,7 @@ from data.cache import atomic_publish_dir, load_entry, params_hash, sweep_stale_
 from data.imdb import load_imdb, resolve_source, sort_reviews, source_sha256
 from data.synthetic import synthetic_reviews
 from data.text import Vocabulary, encode_texts, tokenize
+from data.versions import DataVersion, intake_reviews
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class PreparedData:
     max_len: int
     dataset: DatasetName
     data_hash: str  # hash of the source content and every preparation parameter
+    data_version: str = ""  # `data.versions.DataVersion.name`: what the model is trained on
 
     def split(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
         mask = (self.frame["split"] == name).to_numpy()
@@ -57,7 +59,12 @@ class PreparedData:
         self.frame.to_parquet(folder / "frame.parquet", index=False)
         np.save(folder / "ids.npy", self.ids)
         (folder / "vocab.json").write_text(self.vocab.to_json(), encoding="utf-8")
-        meta = {"max_len": self.max_len, "dataset": self.dataset, "data_hash": self.data_hash}
+        meta = {
+            "max_len": self.max_len,
+            "dataset": self.dataset,
+            "data_hash": self.data_hash,
+            "data_version": self.data_version,
+        }
         (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
 
     @classmethod
@@ -72,6 +79,7 @@ class PreparedData:
             max_len=int(meta["max_len"]),
             dataset=meta["dataset"],
             data_hash=meta["data_hash"],
+            data_version=meta.get("data_version") or meta["dataset"],
         )
 
 
@@ -150,6 +158,7 @@ def prepare(
     max_len: int = 250,
     val_fraction: float = 0.1,
     seed: int = 42,
+    data_version: str = "",
 ) -> PreparedData:
     """Split, build the vocabulary on the training split only, and encode every review."""
     frame = assign_validation(frame.reset_index(drop=True), val_fraction, seed)
@@ -158,7 +167,9 @@ def prepare(
     encoded = encode_texts(frame["text"], vocab, max_len)
     frame = frame.assign(length=encoded.lengths, oov_count=encoded.oov_counts)
     data_hash = params_hash(source_hash, len(frame), vocab_size, max_len, val_fraction, seed)
-    return PreparedData(frame, encoded.ids, vocab, max_len, dataset, data_hash)
+    return PreparedData(
+        frame, encoded.ids, vocab, max_len, dataset, data_hash, data_version or dataset
+    )
 
 
 def prepare_dataset(
@@ -171,6 +182,8 @@ def prepare_dataset(
     limit: int | None = None,
     seed: int = 42,
     cache_dir: Path | None = None,
+    version: DataVersion | None = None,
+    intake_store: str | Path | None = None,
 ) -> Path:
     """Prepare a dataset once and return the folder holding it (see `PreparedData.load`).
 
@@ -179,21 +192,30 @@ def prepare_dataset(
     concurrent runs never see a half-written folder. A damaged folder is removed and rebuilt.
     """
     digest = hash_source(dataset, data_path, seed)
+    if version is None:
+        version = DataVersion(dataset, digest)
+    elif (version.dataset, version.source_hash) != (dataset, digest):
+        raise ValueError(f"data version {version.name} is not of this {dataset} source ({digest})")
+    # The source alone keeps its old key; a version with intake batches is keyed by its digest.
+    content = digest if version.intake_version is None else version.digest
     key = params_hash(
-        _PREPARE_VERSION, dataset, digest, vocab_size, max_len, val_fraction, limit, seed
+        _PREPARE_VERSION, dataset, content, vocab_size, max_len, val_fraction, limit, seed
     )
     root = (cache_dir or get_settings().data_cache_dir) / "prepared"
     sweep_stale_temps(root)  # what a run killed while publishing left behind
     folder = root / f"{dataset}-{key}"
     check = partial(
         _load_checked,
-        expected=(dataset, digest, vocab_size, max_len, val_fraction, seed),
+        expected=(dataset, content, vocab_size, max_len, val_fraction, seed),
     )
     if load_entry(folder, check) is not None:
         log.info("Using prepared data %s", folder)
         return folder
     frame, _ = load_reviews(dataset, data_path, seed, known_hash=digest)
     frame = limit_reviews(frame, limit, seed)
+    new_reviews = intake_reviews(version, intake_store)
+    if len(new_reviews):
+        frame = pd.concat([frame, new_reviews], ignore_index=True)  # store order: deterministic
     log.info(
         "Preparing %s: %d reviews, vocabulary %d, length %d",
         dataset,
@@ -203,8 +225,9 @@ def prepare_dataset(
     )
     prepared = prepare(
         frame,
-        digest,
+        content,
         dataset=dataset,
+        data_version=version.name,
         vocab_size=vocab_size,
         max_len=max_len,
         val_fraction=val_fraction,

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
@@ -41,11 +41,22 @@ from models.lifeline import start_lifeline
 from models.presets import ARCHS, DEFAULT_PRESET, SEED_LIMIT, Arch, PresetName, get_preset
 from models.registry import PromotionDecision
 from models.tracking import TrackingUnavailableError, check_tracking_store, configure_tracking
-from models.train import TrainResult
+from models.train import TrainResult, git_commit
 from tasks.analysis import analyse_model, behaviour_tests
 from tasks.comparison import ModelComparison, check_regression, compare_models
-from tasks.data import compute_text_metadata, locate_data, prepare_data
-from tasks.registry import recover_interrupted_registrations, register_and_promote_model
+from tasks.data import (
+    compute_text_metadata,
+    data_version,
+    drain_intake,
+    locate_data,
+    prepare_data,
+)
+from tasks.drift import drift_report
+from tasks.registry import (
+    nothing_new,
+    recover_interrupted_registrations,
+    register_and_promote_model,
+)
 from tasks.summary import publish_summary
 from tasks.training import recover_interrupted_runs, train_model
 
@@ -93,6 +104,8 @@ class PipelineResult:
     regressions: dict[str, RegressionCheck]
     comparison: ModelComparison | None  # None unless both architectures trained
     decisions: dict[str, PromotionDecision]
+    skipped: str | None = None  # why nothing was trained ("nothing new to learn from")
+    notes: list[str] = field(default_factory=list)  # intake, data version, drift: one line each
 
 
 Archs = Annotated[Sequence[Arch], Field(min_length=1), AfterValidator(_unique)]
@@ -137,6 +150,17 @@ def imdb_sentiment(
     thresholds: Annotated[
         Thresholds, Field(description="what the analysis calls weak, a regression or confident")
     ] = DEFAULT_THRESHOLDS,
+    use_intake: Annotated[
+        bool, Field(description="train on the accepted intake batches too (data.intake)")
+    ] = True,
+    intake_version: Annotated[
+        int | None,
+        Field(ge=0, description="intake store version to train on (default: the latest)"),
+    ] = None,
+    force: Annotated[
+        bool,
+        Field(description="train even when nothing changed since the champions were trained"),
+    ] = False,
 ) -> PipelineResult:
     """Prepare data; train, analyse and behaviour-test each model; compare; register and promote."""
     # The first statement, so `locals()` holds exactly the flow's parameters.
@@ -149,7 +173,22 @@ def imdb_sentiment(
     recover_interrupted_registrations(params.archs)
     encoding = get_preset(params.archs[0], params.preset)  # vocab/length shared by both archs
 
+    # New labelled reviews first: files waiting in the inbox become batches of the intake store.
+    notes = drain_intake(params.dataset, params.data_path, params.seed) if params.use_intake else []
     source, source_hash = locate_data(params.dataset, params.data_path, params.seed)
+    version = data_version(params.dataset, source_hash, params.intake_version, params.use_intake)
+    notes.append(f"Data version: {version.name} ({version.intake_rows:,} intake reviews)")
+    if not params.force:
+        defining = {
+            "data_version": version.name,
+            "preset": params.preset,
+            "git_commit": git_commit(),
+        }
+        unchanged = nothing_new(params.archs, defining)
+        if unchanged:
+            publish_summary({}, {}, skipped=unchanged, notes=notes)
+            logger.info("Nothing new to learn from: %s", unchanged)
+            return PipelineResult({}, {}, {}, {}, None, {}, skipped=unchanged, notes=notes)
     prepared_dir = prepare_data(
         params.dataset,
         source,
@@ -158,6 +197,7 @@ def imdb_sentiment(
         encoding.max_len,
         params.limit,
         params.seed,
+        version,
     )
     metadata_path = compute_text_metadata(prepared_dir)
 
@@ -193,6 +233,10 @@ def imdb_sentiment(
         if set(ARCHS) <= set(trained)
         else None
     )
+    # How the data moved since the champion was trained (before a new champion is chosen).
+    notes += drift_report(
+        params.archs[0], prepared_dir, {a: r.run_id for a, r in trained.items()}
+    ).splitlines()
     # Only now, with every model trained and analysed, are versions registered.
     decisions = {
         arch: register_and_promote_model(
@@ -206,10 +250,17 @@ def imdb_sentiment(
         for arch, run in trained.items()
     }
     summary = publish_summary(
-        trained, decisions, behaviour, comparison.run_id if comparison else None, regressions
+        trained,
+        decisions,
+        behaviour,
+        comparison.run_id if comparison else None,
+        regressions,
+        notes=notes,
     )
     logger.info("\n%s", summary)
-    return PipelineResult(trained, analyses, behaviour, regressions, comparison, decisions)
+    return PipelineResult(
+        trained, analyses, behaviour, regressions, comparison, decisions, notes=notes
+    )
 
 
 def _params_model(fn: Callable[..., Any]) -> type[BaseModel]:
@@ -293,10 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the imdb-sentiment flow locally: data, training, analysis, registration.",
         argument_default=argparse.SUPPRESS,  # absent flags take the flow's defaults
     )
-    for name, field in PipelineParams.model_fields.items():
+    for name, info in PipelineParams.model_fields.items():
         flag = "--" + name.replace("_", "-")
-        kind, default = field.annotation, field.default
-        help_text = field.description or ""
+        kind, default = info.annotation, info.default
+        help_text = info.description or ""
         if default is not None and kind is not bool:
             help_text += f" (default: {_show(default)})"
         if kind is bool and default:

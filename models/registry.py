@@ -50,6 +50,9 @@ class PromotionDecision:
     champion_version: str | None
     champion_score: float | None
     reason: str
+    # Accuracy on the held-out rows of new intake batches (None: no new data to judge on).
+    new_data_score: float | None = None
+    champion_new_data_score: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -70,18 +73,28 @@ def current_champion(client: MlflowClient, name: str) -> str | None:
 
 
 def _decide(
-    new_score: float, champion_score: float | None, promote: bool, block_reason: str | None
+    new_score: float,
+    champion_score: float | None,
+    promote: bool,
+    block_reason: str | None,
+    new_data: tuple[float, float] | None = None,
 ) -> tuple[bool, str]:
-    """Whether the new version takes the alias, and why."""
+    """Whether the new version takes the alias, and why. `new_data`: (new, champion) accuracy on
+    the held-out new reviews; the candidate must be at least as good on both sets."""
     if not promote:
         return False, "promotion disabled by the flow parameter"
     if block_reason:
         return False, f"blocked: {block_reason}"
     if champion_score is None:
         return True, "first registered version"
-    if new_score >= champion_score:
-        return True, f"accuracy {new_score:.4f} >= champion's {champion_score:.4f}"
-    return False, f"accuracy {new_score:.4f} < champion's {champion_score:.4f}"
+    on_test = f"test accuracy {new_score:.4f} {'>=' if new_score >= champion_score else '<'} champion's {champion_score:.4f}"
+    if new_data is None:
+        return new_score >= champion_score, on_test.removeprefix("test ")
+    mine, theirs = new_data
+    on_new = (
+        f"new-data accuracy {mine:.4f} {'>=' if mine >= theirs else '<'} champion's {theirs:.4f}"
+    )
+    return new_score >= champion_score and mine >= theirs, f"{on_test}; {on_new}"
 
 
 def register_and_promote(
@@ -92,8 +105,12 @@ def register_and_promote(
     *,
     promote: bool = True,
     block_reason: str | None = None,
+    new_reviews: pd.DataFrame | None = None,
 ) -> PromotionDecision:
     """Register the model logged by `run_id` (at `model_uri`) and move `champion` to it if it is at least as good.
+
+    `new_reviews` (the held-out rows of new intake batches): judged there too, reported apart
+    from the test split, so a model worse on old or on new data is not promoted.
 
     `block_reason` (a regression alert, say) keeps the alias where it is whatever the scores.
     The decision is recorded on the version (tags, `promotion_decision` last) and on the run.
@@ -105,12 +122,18 @@ def register_and_promote(
     pending = {DECISION_TAG: PENDING, **ProcessOwner.current().as_tags()}
     version = str(mlflow.register_model(model_uri, name, tags=pending).version)
     try:
+        judge_new = new_reviews is not None and len(new_reviews) > 0
         new_score = accuracy_on(f"models:/{name}/{version}", reviews)
+        mine = accuracy_on(f"models:/{name}/{version}", new_reviews) if judge_new else None
+        theirs = None
         while True:
             champion_score = (
                 accuracy_on(f"models:/{name}/{champion}", reviews) if champion is not None else None
             )
-            promoted, reason = _decide(new_score, champion_score, promote, block_reason)
+            if judge_new and champion is not None:
+                theirs = accuracy_on(f"models:/{name}/{champion}", new_reviews)
+            pair = (mine, theirs) if mine is not None and theirs is not None else None
+            promoted, reason = _decide(new_score, champion_score, promote, block_reason, pair)
             if not promoted:
                 break
             # Another run may have moved the alias while we were scoring: judge against that
@@ -125,7 +148,16 @@ def register_and_promote(
         _discard(client, name, version)
         raise
     decision = PromotionDecision(
-        arch, name, str(version), promoted, new_score, champion, champion_score, reason
+        arch,
+        name,
+        str(version),
+        promoted,
+        new_score,
+        champion,
+        champion_score,
+        reason,
+        mine,
+        theirs,
     )
     _record(client, decision, run_id)
     log.info("%s v%s: %s", name, version, reason)
@@ -167,6 +199,10 @@ def _record(client: MlflowClient, decision: PromotionDecision, run_id: str) -> N
     client.log_metric(run_id, "promotion_eval_acc", decision.new_score)
     if decision.champion_score is not None:
         client.log_metric(run_id, "champion_eval_acc", decision.champion_score)
+    if decision.new_data_score is not None:
+        client.log_metric(run_id, "promotion_eval_acc_new_data", decision.new_data_score)
+    if decision.champion_new_data_score is not None:
+        client.log_metric(run_id, "champion_eval_acc_new_data", decision.champion_new_data_score)
 
 
 def recover_interrupted_versions(
@@ -214,3 +250,23 @@ def recover_interrupted_versions(
         log.warning("%s v%s marked %s: %s", name, version, decision, reason)
         settled[version] = decision
     return settled
+
+
+def unchanged_since_champion(arch: str, current: dict[str, str]) -> str | None:
+    """Why retraining `arch` would learn nothing new, or None when something changed.
+
+    `current` holds the run tags that define a model (data_version, preset, git_commit); the
+    champion's training run carries the same tags. No champion means something to learn.
+    """
+    client = MlflowClient()
+    name = registered_name(arch)
+    champion = current_champion(client, name)
+    if champion is None:
+        return None
+    tags = client.get_run(client.get_model_version(name, champion).run_id).data.tags
+    changed = [key for key, value in current.items() if tags.get(key) != value]
+    if changed:
+        return None
+    return f"{name} v{champion} was trained on the same " + ", ".join(
+        f"{key} ({value[:12] if key == 'git_commit' else value})" for key, value in current.items()
+    )

@@ -25,12 +25,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import mlflow
+import mlflow.data
 import sqlalchemy.engine
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
 from config import Settings, get_settings
+from data.prepare import PreparedData
 
 log = logging.getLogger(__name__)
 
@@ -183,3 +185,27 @@ def fail_run_if_not_finite(
             mlflow.set_tag("failure", message)
             raise NonFiniteMetricsError(message)
     raise NonFiniteMetricsError(message)
+
+
+# MLflow's dataset contexts for the prepared splits ("new": held-out rows of new intake batches).
+DATASET_CONTEXTS = {"train": "train", "val": "validation", "test": "test", "new": "new_holdout"}
+
+
+def log_datasets(data: PreparedData) -> None:
+    """Record what the active run saw, one MLflow dataset per split (the UI's Dataset column).
+
+    Only ids and labels are logged as the dataset's schema and profile, never review text; the
+    name is the data version (`data.versions`), the digest the prepared data's hash and split.
+    """
+    for split, context in DATASET_CONTEXTS.items():
+        frame, _ = data.split(split)
+        if frame.empty:
+            continue
+        dataset = mlflow.data.from_pandas(
+            frame[["review_id", "label"]],
+            source=f"{data.data_version}/{split}",
+            targets="label",
+            name=data.data_version,
+            digest=f"{data.data_hash[:10]}-{split}",
+        )
+        mlflow.log_input(dataset, context=context)

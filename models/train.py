@@ -43,7 +43,7 @@ from models.presets import DEFAULT_PRESET, Arch, Preset, PresetName, check_seed,
 from models.pyfunc import log_sentiment_model
 from models.recovery import ProcessOwner
 from models.registry import registered_name
-from models.tracking import configure_tracking, fail_run_if_not_finite
+from models.tracking import configure_tracking, fail_run_if_not_finite, log_datasets
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +185,7 @@ def train(
         "arch": arch,
         "dataset": data.data.dataset,
         "data_hash": data.data.data_hash,
+        "data_version": data.data.data_version,
         "preset": spec.name,
         "git_commit": git_commit(),
         # The owner, so a run left RUNNING by a killed process can be told from a live one.
@@ -289,6 +290,7 @@ def _log_outputs(
     assert module.test_confusion is not None
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(metrics)
+        log_datasets(data)
         for name, figure in (
             ("training_curves.png", curves_figure(client, run_id)),
             ("confusion_matrix.png", confusion_figure(module.test_confusion)),

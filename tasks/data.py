@@ -20,7 +20,9 @@ from analysis.errors.text_metadata import text_metadata
 from config import get_settings
 from data.cache import atomic_write_parquet, load_entry, params_hash, sweep_stale_temps
 from data.imdb import resolve_source, source_sha256
+from data.intake import default_inbox, drain_inbox, load_leakage_hashes
 from data.prepare import SYNTHETIC_SIZE, PreparedData, prepare_dataset
+from data.versions import DataVersion, resolve_version
 from models.memory import release_free_memory
 
 
@@ -35,6 +37,27 @@ def locate_data(dataset: str, data_path: str | None, seed: int) -> tuple[str | N
     return str(source), source_sha256(source)
 
 
+@task(name="drain-intake", cache_policy=NO_CACHE, persist_result=False)
+def drain_intake(dataset: str, data_path: str | None, seed: int) -> list[str]:
+    """Ingest the files waiting in the intake inbox (`data.intake`); one summary line each."""
+    inbox = default_inbox()
+    if not inbox.is_dir() or not any(p.is_file() for p in inbox.iterdir()):
+        return []
+    hashes = load_leakage_hashes(dataset, data_path, seed)  # refuses copies of test reviews
+    return [
+        d.result.summary() if d.result is not None else f"{d.name}: failed: {d.error}"
+        for d in drain_inbox(inbox, leak_hashes=hashes)
+    ]
+
+
+@task(name="data-version", cache_policy=NO_CACHE, persist_result=False)
+def data_version(
+    dataset: str, source_hash: str, intake_version: int | None, use_intake: bool
+) -> DataVersion:
+    """The source plus the intake store at `intake_version` (default: latest): what to train on."""
+    return resolve_version(dataset, source_hash, version=intake_version, use_intake=use_intake)
+
+
 @task(name="prepare-data", cache_policy=NO_CACHE, persist_result=False)
 def prepare_data(
     dataset: str,
@@ -44,6 +67,7 @@ def prepare_data(
     max_len: int,
     limit: int | None,
     seed: int,
+    version: DataVersion | None = None,
 ) -> str:
     """Split, build the vocabulary and encode; returns the prepared folder (see PreparedData).
 
@@ -53,7 +77,13 @@ def prepare_data(
     # matches the content it was built from.
     del source_hash
     folder = prepare_dataset(
-        dataset, source, vocab_size=vocab_size, max_len=max_len, limit=limit, seed=seed
+        dataset,
+        source,
+        vocab_size=vocab_size,
+        max_len=max_len,
+        limit=limit,
+        seed=seed,
+        version=version,
     )
     release_free_memory()  # tokenising 50,000 reviews leaves ~1 GB of freed heap behind
     return str(folder)

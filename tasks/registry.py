@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from prefect import task
 
 from data.prepare import PreparedData
+from data.versions import NEW_SPLIT
 from models.registry import (
     PromotionDecision,
     recover_interrupted_versions,
     register_and_promote,
     registered_name,
+    unchanged_since_champion,
 )
 from models.tracking import configure_tracking
 
@@ -26,9 +28,11 @@ def register_and_promote_model(
     promote: bool = True,
     block_reason: str | None = None,
 ) -> PromotionDecision:
-    test, _ = PreparedData.load(prepared_dir).split("test")
+    data = PreparedData.load(prepared_dir)
+    test, _ = data.split("test")
+    new, _ = data.split(NEW_SPLIT)  # held-out rows of new intake batches, if any
     return register_and_promote(
-        run_id, model_uri, arch, test, promote=promote, block_reason=block_reason
+        run_id, model_uri, arch, test, promote=promote, block_reason=block_reason, new_reviews=new
     )
 
 
@@ -41,3 +45,14 @@ def recover_interrupted_registrations(archs: Sequence[str]) -> dict[str, dict[st
         registered_name(arch): recover_interrupted_versions(registered_name(arch)) for arch in archs
     }
     return {name: versions for name, versions in settled.items() if versions}
+
+
+@task(name="nothing-new", retries=0)
+def nothing_new(archs: Sequence[str], defining: dict[str, str]) -> str | None:
+    """Why this run would learn nothing new (every champion was trained on the same data
+    version, preset and code), or None when any architecture has something to learn."""
+    configure_tracking()
+    reasons = [unchanged_since_champion(arch, defining) for arch in archs]
+    if any(reason is None for reason in reasons):
+        return None
+    return "; ".join(r for r in reasons if r)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -22,8 +22,13 @@ def publish_summary(
     behaviour: Mapping[str, BehaviourReport] | None = None,
     comparison_run: str | None = None,
     regressions: Mapping[str, RegressionCheck] | None = None,
+    *,
+    skipped: str | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
-    markdown = summary_markdown(trained, decisions, run_url, behaviour, comparison_run, regressions)
+    markdown = summary_markdown(
+        trained, decisions, run_url, behaviour, comparison_run, regressions, skipped, notes
+    )
     create_markdown_artifact(
         markdown, key="imdb-sentiment-summary", description="Test metrics and promotion"
     )

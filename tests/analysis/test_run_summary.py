@@ -94,3 +94,11 @@ def test_summary_lists_metrics_behaviour_and_decisions() -> None:
     assert "- **cnn**: not compared: no champion yet" in text
     assert regressions["dense"].blocks_promotion() == regressions["dense"].reason
     assert regressions["dense"].blocks_promotion(allow_regression=True) is None
+
+
+def test_a_skipped_run_says_why_and_lists_the_data_notes() -> None:
+    notes = ["week-01.csv: accepted 330 (32 held out)", "Data version: imdb@c40f74a1+intake.v1"]
+    text = summary_markdown({}, {}, lambda run_id: run_id, skipped="nothing new", notes=notes)
+    assert "**Skipped: nothing new.**" in text
+    assert "- week-01.csv: accepted 330 (32 held out)" in text and "intake.v1" in text
+    assert "| model |" not in text
