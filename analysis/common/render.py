@@ -16,6 +16,20 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 DPI = 110  # every PNG: legible on screen, small enough for the MLflow UI
+# The style of every self-contained report page (inline: the MLflow UI shows artifacts offline).
+REPORT_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em; color: #222;
+       max-width: 90em; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
+h3 { font-size: 1.05em; }
+table.t { border-collapse: collapse; margin: .5em 0 1em 0; font-size: .92em; }
+table.t th, table.t td { border: 1px solid #ddd; padding: .3em .6em; vertical-align: top; }
+table.t th { background: #f3f3f3; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.text { max-width: 40em; color: #444; }
+.big { font-size: 1.15em; } .muted { color: #777; font-style: italic; }
+.ok { color: #1a7f37; font-weight: bold; } .wrong { color: #b42318; font-weight: bold; }
+"""
 OPENING_CHARS = 200  # characters of a review shown where a report quotes it
 
 # IMDB reviews contain literal "<br />" line breaks; they are markup, not words.

@@ -13,24 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.common.render import fmt_number, html_table, markdown_cell, markdown_table
+from analysis.common.render import REPORT_CSS, fmt_number, html_table, markdown_cell, markdown_table
 from analysis.drift.result import MEASURE_TITLES, DriftReport, fmt_p
 
 WORD_WIDTH = 60  # characters of a missing word shown in a Markdown cell (junk tokens can be long)
 
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em; color: #222;
-       max-width: 90em; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
-h3 { font-size: 1.05em; }
-table.t { border-collapse: collapse; margin: .5em 0 1em 0; font-size: .92em; }
-table.t th, table.t td { border: 1px solid #ddd; padding: .3em .6em; vertical-align: top; }
-table.t th { background: #f3f3f3; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.text { max-width: 40em; color: #444; word-break: break-all; }
-.big { font-size: 1.15em; } .muted { color: #777; font-style: italic; }
-.ok { color: #1a7f37; font-weight: bold; } .wrong { color: #b42318; font-weight: bold; }
-"""
+_CSS = REPORT_CSS + "td.text { word-break: break-all; }\n"
 
 _TABLE_NOTES = {
     "label_balance": "Reviews per class on each side.",

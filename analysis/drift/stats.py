@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-_BOOT_CHUNK = 2_000_000  # resampled indices held at once: bounds memory on 25,000 reviews
+from analysis.common.bootstrap import bootstrap_means
 
 
 @dataclass(frozen=True)
@@ -156,19 +156,7 @@ def bootstrap_mean_diff_ci(
     cur = np.asarray(current, dtype=float)
     if ref.size == 0 or cur.size == 0:
         return 0.0, 0.0
-    diffs = _boot_means(cur, n_boot, rng) - _boot_means(ref, n_boot, rng)
+    diffs = bootstrap_means(cur, n_boot, rng) - bootstrap_means(ref, n_boot, rng)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(diffs, [tail, 100 - tail])
     return float(low), float(high)
-
-
-def _boot_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """`n_boot` bootstrap means of `values`, indices drawn in chunks to bound memory."""
-    n = values.size
-    means = np.empty(n_boot)
-    chunk = max(1, _BOOT_CHUNK // n)
-    for start in range(0, n_boot, chunk):
-        stop = min(start + chunk, n_boot)
-        idx = rng.integers(0, n, size=(stop - start, n), dtype=np.int64)
-        means[start:stop] = values[idx].mean(axis=1)
-    return means

@@ -11,28 +11,21 @@ import zlib
 
 import numpy as np
 
+from analysis.common.bootstrap import bootstrap_means
+
 CI_LEVEL = 0.95
-_BOOT_CHUNK = 2_000_000  # resampled indices held at once: bounds memory for 25,000-row segments
 
 
 def bootstrap_mean_ci(
     diff: np.ndarray, n_boot: int, rng: np.random.Generator, level: float = CI_LEVEL
 ) -> tuple[float, float]:
-    """Percentile interval of the mean of `diff` over `n_boot` resamples (with replacement).
-
-    Indices are drawn in chunks so a 25,000-review segment never holds 25M at once.
-    """
+    """Percentile interval of the mean of `diff` over `n_boot` resamples (with replacement)."""
     n = len(diff)
     if n == 0:
         return math.nan, math.nan
     if n == 1 or n_boot < 1:
         return float(diff[0]) if n == 1 else math.nan, float(diff[0]) if n == 1 else math.nan
-    means = np.empty(n_boot)
-    chunk = max(1, _BOOT_CHUNK // n)
-    for start in range(0, n_boot, chunk):
-        stop = min(start + chunk, n_boot)
-        idx = rng.integers(0, n, size=(stop - start, n), dtype=np.int32)
-        means[start:stop] = diff[idx].mean(axis=1)
+    means = bootstrap_means(diff, n_boot, rng)
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(means, [tail, 100 - tail])
     return float(lo), float(hi)

@@ -15,26 +15,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.common.render import fmt_number, fmt_pct, html_table, markdown_table, opening
+from analysis.common.render import (
+    REPORT_CSS,
+    fmt_number,
+    fmt_pct,
+    html_table,
+    markdown_table,
+    opening,
+)
 from analysis.common.schema import CLASS_NAMES
 from analysis.paired.dense_vs_cnn import Comparison, LossTransfer, comparison_numbers
 
 TRANSFER_ROWS = 15  # loss-transfer rows shown on the page; the CSV has them all
 TRANSFER_TEXT = 120  # characters of a review in the loss-transfer table
 
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em; color: #222;
-       max-width: 90em; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
-h3 { font-size: 1.05em; }
-table.t { border-collapse: collapse; margin: .5em 0 1em 0; font-size: .92em; }
-table.t th, table.t td { border: 1px solid #ddd; padding: .3em .6em; vertical-align: top; }
-table.t th { background: #f3f3f3; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.text { max-width: 40em; color: #444; }
-.big { font-size: 1.15em; } .muted { color: #777; font-style: italic; }
-.ok { color: #1a7f37; font-weight: bold; } .wrong { color: #b42318; font-weight: bold; }
-"""
+_CSS = REPORT_CSS
 
 
 @dataclass(frozen=True)
