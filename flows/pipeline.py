@@ -179,12 +179,19 @@ def imdb_sentiment(
     version = data_version(params.dataset, source_hash, params.intake_version, params.use_intake)
     notes.append(f"Data version: {version.name} ({version.intake_rows:,} intake reviews)")
     if not params.force:
+        # What defines each model, as its training run records it (tags and params).
         defining = {
-            "data_version": version.name,
-            "preset": params.preset,
-            "git_commit": git_commit(),
+            arch: {
+                "data_version": version.name,
+                "preset": params.preset,
+                "git_commit": git_commit(),
+                "seed": str(params.seed),
+                "limit": str(params.limit),
+                "epochs": str(params.epochs.get(arch) or get_preset(arch, params.preset).epochs),
+            }
+            for arch in params.archs
         }
-        unchanged = nothing_new(params.archs, defining)
+        unchanged = nothing_new(defining)
         if unchanged:
             publish_summary({}, {}, skipped=unchanged, notes=notes)
             logger.info("Nothing new to learn from: %s", unchanged)

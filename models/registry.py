@@ -255,16 +255,18 @@ def recover_interrupted_versions(
 def unchanged_since_champion(arch: str, current: dict[str, str]) -> str | None:
     """Why retraining `arch` would learn nothing new, or None when something changed.
 
-    `current` holds the run tags that define a model (data_version, preset, git_commit); the
-    champion's training run carries the same tags. No champion means something to learn.
+    `current` holds what defines a model, by the names its training run records them under: tags
+    (data_version, preset, git_commit) or params (seed, limit, epochs, as MLflow's strings). No
+    champion, or any value that differs, means something to learn.
     """
     client = MlflowClient()
     name = registered_name(arch)
     champion = current_champion(client, name)
     if champion is None:
         return None
-    tags = client.get_run(client.get_model_version(name, champion).run_id).data.tags
-    changed = [key for key, value in current.items() if tags.get(key) != value]
+    run = client.get_run(client.get_model_version(name, champion).run_id).data
+    recorded = {**run.params, **run.tags}
+    changed = [key for key, value in current.items() if recorded.get(key) != value]
     if changed:
         return None
     return f"{name} v{champion} was trained on the same " + ", ".join(

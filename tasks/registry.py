@@ -3,7 +3,7 @@ registrations a killed process left undecided (see models.registry)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from prefect import task
 
@@ -48,11 +48,12 @@ def recover_interrupted_registrations(archs: Sequence[str]) -> dict[str, dict[st
 
 
 @task(name="nothing-new", retries=0)
-def nothing_new(archs: Sequence[str], defining: dict[str, str]) -> str | None:
-    """Why this run would learn nothing new (every champion was trained on the same data
-    version, preset and code), or None when any architecture has something to learn."""
+def nothing_new(defining: Mapping[str, dict[str, str]]) -> str | None:
+    """Why this run would learn nothing new (each architecture's champion was trained on the same
+    data version, preset, code, seed, sample and epochs), or None when any has something to learn.
+    `defining`: arch -> what defines its model (see `unchanged_since_champion`)."""
     configure_tracking()
-    reasons = [unchanged_since_champion(arch, defining) for arch in archs]
+    reasons = [unchanged_since_champion(arch, values) for arch, values in defining.items()]
     if any(reason is None for reason in reasons):
         return None
     return "; ".join(r for r in reasons if r)

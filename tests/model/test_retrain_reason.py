@@ -13,8 +13,9 @@ def test_a_champion_trained_on_the_same_things_means_nothing_new(tiny_prepared) 
     run = train_tiny(tiny_prepared, "dense", register=False, seed=21)
     test, _ = PreparedData.load(tiny_prepared).split("test")
     register_and_promote(run.run_id, run.model_uri, "dense", test)
-    tags = MlflowClient().get_run(run.run_id).data.tags
-    defining = {k: tags[k] for k in ("data_version", "preset", "git_commit")}
+    recorded = MlflowClient().get_run(run.run_id).data
+    defining = {k: recorded.tags[k] for k in ("data_version", "preset", "git_commit")}
+    defining |= {k: recorded.params[k] for k in ("seed", "limit", "epochs")}
     assert defining["data_version"] == PreparedData.load(tiny_prepared).data_version
 
     reason = unchanged_since_champion("dense", defining)
@@ -23,6 +24,9 @@ def test_a_champion_trained_on_the_same_things_means_nothing_new(tiny_prepared) 
         ("data_version", "imdb@x+intake.v3"),
         ("preset", "another-preset"),
         ("git_commit", "f00"),
+        ("seed", "22"),
+        ("limit", "40"),
+        ("epochs", "9"),
     ):
         assert unchanged_since_champion("dense", defining | {key: other}) is None
     assert unchanged_since_champion("never-registered", defining) is None
