@@ -15,7 +15,7 @@ def test_a_champion_trained_on_the_same_things_means_nothing_new(tiny_prepared) 
     register_and_promote(run.run_id, run.model_uri, "dense", test)
     recorded = MlflowClient().get_run(run.run_id).data
     defining = {k: recorded.tags[k] for k in ("data_version", "preset", "git_commit")}
-    defining |= {k: recorded.params[k] for k in ("seed", "limit", "epochs")}
+    defining |= {k: recorded.params.get(k) for k in ("seed", "limit", "epochs")}
     assert defining["data_version"] == PreparedData.load(tiny_prepared).data_version
 
     reason = unchanged_since_champion("dense", defining)
