@@ -399,5 +399,8 @@ if __name__ == "__main__":
     # The temporary server's telemetry heartbeat races its own first database migration and
     # prints a "database is locked" traceback; it sends nothing useful offline anyway.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The temporary server's first start migrates a new database; on a busy 2-core machine that
+    # took longer than Prefect's 20 s default and the run failed before it began.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     logging.basicConfig(level=logging.INFO)
     main()
