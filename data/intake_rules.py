@@ -25,11 +25,8 @@ import pandera.pandas as pdr
 import pyarrow as pa
 from pandera.errors import SchemaErrors
 
-from data.text import standardize
+from data.text import MAX_REVIEW_CHARS, standardize
 
-# A review longer than this is refused; the served models cut reviews at the same length
-# (`models.pyfunc.MAX_REVIEW_CHARS`, seven times the longest IMDB review).
-MAX_REVIEW_CHARS = 100_000
 MAX_FILE_BYTES = 1 << 30  # a file past this is refused whole, never read
 HOLDOUT_BUCKETS = 10  # one review in this many is held out of training
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}

@@ -26,6 +26,9 @@ OOV_TOKEN = "<oov>"
 # No English word comes close; a longer "token" is junk (a run of letters, a mangled URL) and
 # would only bloat the vocabulary every logged model carries. It encodes as OOV.
 MAX_TOKEN_CHARS = 100
+# Characters of a review a model scores and the intake accepts (seven times the longest IMDB
+# review): bounds the work per review in serving and the size of a stored row.
+MAX_REVIEW_CHARS = 100_000
 
 _TAG = re.compile(r"<[^>]*>")
 # Everything that is not a letter, digit or whitespace counts as punctuation (apostrophes too:
