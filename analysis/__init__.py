@@ -26,6 +26,6 @@ Where a change goes:
 - a new threshold: a field of `common.thresholds.Thresholds`, never a default in a signature.
 
 Layers (checked by the import contract in pyproject.toml, run by tests/test_architecture.py):
-paired may use errors; errors, paired, behaviour and drift use common; nothing here imports tasks/ or
+paired may use errors and behaviour; errors, paired, behaviour and drift use common; nothing here imports tasks/ or
 flows/. Pure functions over arrays and DataFrames; MLflow only in `common.artifacts` and tasks.
 """

@@ -20,6 +20,20 @@ from analysis.behaviour.cases import (
 )
 from analysis.common.render import markdown_table
 
+METRIC_PREFIX, METRIC_SUFFIX = "behaviour_", "_pass_rate"
+
+
+def metric_name(check: str) -> str:
+    """The MLflow metric of a check's pass rate: behaviour_<check>_pass_rate."""
+    return f"{METRIC_PREFIX}{check}{METRIC_SUFFIX}"
+
+
+def check_of_metric(key: str) -> str | None:
+    """The check a metric key holds the pass rate of, or None for another metric."""
+    if key.startswith(METRIC_PREFIX) and key.endswith(METRIC_SUFFIX):
+        return key.removeprefix(METRIC_PREFIX).removesuffix(METRIC_SUFFIX)
+    return None
+
 
 @dataclass(frozen=True)
 class BehaviourReport:
@@ -105,7 +119,7 @@ def behaviour_metrics(summary: pd.DataFrame) -> dict[str, float]:
     missing = [c for c in CHECKS if c not in rates]
     if missing:
         raise ValueError(f"summary lacks checks {missing}")
-    return {f"behaviour_{c}_pass_rate": float(rates[c]) for c in CHECKS}
+    return {metric_name(c): float(rates[c]) for c in CHECKS}
 
 
 def behaviour_markdown(

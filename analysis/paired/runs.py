@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.behaviour.suite import check_of_metric
 from analysis.common.artifacts import (
     logged_model,
     logged_samples,
@@ -28,8 +29,6 @@ from analysis.paired.dense_vs_cnn import METRIC_ROWS, compare, phrase_scores
 from analysis.paired.pairing import pair_tables
 from data.text import tokenize
 
-BEHAVIOUR_PREFIX, BEHAVIOUR_SUFFIX = "behaviour_", "_pass_rate"  # behaviour_<check>_pass_rate
-
 
 def run_names(runs: Sequence[str]) -> list[str]:
     """Each run's `arch` tag; the run id is appended when both runs have the same one."""
@@ -43,9 +42,9 @@ def _behaviour(runs: dict[str, str]) -> pd.DataFrame | None:
     """Pass rates of the behavioural checks both runs logged: check, <name a>, <name b>."""
     rates = {
         name: {
-            k.removeprefix(BEHAVIOUR_PREFIX).removesuffix(BEHAVIOUR_SUFFIX): v
+            check: v
             for k, v in run_metrics(run).items()
-            if k.startswith(BEHAVIOUR_PREFIX)
+            if (check := check_of_metric(k)) is not None
         }
         for name, run in runs.items()
     }
