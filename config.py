@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("IMDB_SENTIMENT_CACHE_DIR", "cache_dir"),
         description="Downloaded archives, parsed tables and text metadata, keyed by content hash.",
     )
+    train_subset: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("IMDB_SENTIMENT_TRAIN_SUBSET", "train_subset"),
+        description="Keep only these source training reviews (one review id a line, or a "
+        "`python -m data.intake simulate` manifest.json: its baseline); recorded in data_version.",
+    )
     # Intake of new labelled reviews (data/intake.py); None: a folder under cache_dir.
     intake_store: Path | None = Field(
         default=None,

@@ -22,7 +22,7 @@ from data.cache import atomic_publish_dir, load_entry, params_hash, sweep_stale_
 from data.imdb import load_imdb, resolve_source, sort_reviews, source_sha256
 from data.synthetic import synthetic_reviews
 from data.text import Vocabulary, encode_texts, tokenize
-from data.versions import DataVersion, intake_reviews
+from data.versions import DataVersion, intake_reviews, keep_train_subset
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +196,8 @@ def prepare_dataset(
         version = DataVersion(dataset, digest)
     elif (version.dataset, version.source_hash) != (dataset, digest):
         raise ValueError(f"data version {version.name} is not of this {dataset} source ({digest})")
-    # The source alone keeps its old key; a version with intake batches is keyed by its digest.
-    content = digest if version.intake_version is None else version.digest
+    # The source alone keeps its old key; any other version is keyed by its digest.
+    content = digest if version.is_source_alone else version.digest
     key = params_hash(
         _PREPARE_VERSION, dataset, content, vocab_size, max_len, val_fraction, limit, seed
     )
@@ -212,7 +212,7 @@ def prepare_dataset(
         log.info("Using prepared data %s", folder)
         return folder
     frame, _ = load_reviews(dataset, data_path, seed, known_hash=digest)
-    frame = limit_reviews(frame, limit, seed)
+    frame = limit_reviews(keep_train_subset(frame, version), limit, seed)
     new_reviews = intake_reviews(version, intake_store)
     if len(new_reviews):
         frame = pd.concat([frame, new_reviews], ignore_index=True)  # store order: deterministic

@@ -46,7 +46,8 @@ def drain_intake(dataset: str, data_path: str | None, seed: int) -> list[str]:
     hashes = load_leakage_hashes(dataset, data_path, seed)  # refuses copies of test reviews
     return [
         d.result.summary() if d.result is not None else f"{d.name}: failed: {d.error}"
-        for d in drain_inbox(inbox, leak_hashes=hashes)
+        # No event: this run trains on the batches it drains; an event would start another run.
+        for d in drain_inbox(inbox, leak_hashes=hashes, emit=False)
     ]
 
 
@@ -54,8 +55,15 @@ def drain_intake(dataset: str, data_path: str | None, seed: int) -> list[str]:
 def data_version(
     dataset: str, source_hash: str, intake_version: int | None, use_intake: bool
 ) -> DataVersion:
-    """The source plus the intake store at `intake_version` (default: latest): what to train on."""
-    return resolve_version(dataset, source_hash, version=intake_version, use_intake=use_intake)
+    """The source (cut to the `train_subset` setting, if any) plus the intake store at
+    `intake_version` (default: latest): what to train on."""
+    return resolve_version(
+        dataset,
+        source_hash,
+        version=intake_version,
+        use_intake=use_intake,
+        train_subset=get_settings().train_subset,
+    )
 
 
 @task(name="prepare-data", cache_policy=NO_CACHE, persist_result=False)
