@@ -16,7 +16,11 @@ PORT ?= 5001
 HOST ?= 127.0.0.1
 MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow/mlflow.db
 
-.PHONY: install run test serve lint format clean
+# `make up`: the local stack (Prefect server, work pool, deployments, worker, MLflow server).
+PREFECT_PORT ?= 4200
+MLFLOW_PORT ?= 5000
+
+.PHONY: install run test serve up down status lint format clean
 
 install: $(STAMP)
 
@@ -37,6 +41,15 @@ serve: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_TRACKING_URI="$(MLFLOW_TRACKING_URI)" \
 		$(CURDIR)/$(VENV)/bin/mlflow models serve -m "$(MODEL)" --env-manager local \
 		-h $(HOST) -p $(PORT)
+
+up: install
+	$(PY) -m flows.stack up --prefect-port $(PREFECT_PORT) --mlflow-port $(MLFLOW_PORT)
+
+down: install
+	$(PY) -m flows.stack down
+
+status: install
+	$(PY) -m flows.stack status --prefect-port $(PREFECT_PORT) --mlflow-port $(MLFLOW_PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .

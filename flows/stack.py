@@ -2,12 +2,18 @@
 with the project's deployments, a worker, and optionally an MLflow tracking server.
 
 Each process runs in its own session with its log in one folder, so the whole group can be
-stopped by process id. Used by the real-server integration test and the retraining walk-through
-(`benchmarks/retraining_walkthrough.py`).
+stopped by process id. Used by the real-server integration test, the retraining walk-through
+(`benchmarks/retraining_walkthrough.py`), and `make up` / `make down` / `make status`:
+
+    python -m flows.stack up       # in the background; idempotent; logs and pids under .stack/
+    python -m flows.stack status   # each process: up or down
+    python -m flows.stack down     # stops exactly the processes `up` started
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import signal
 import socket
@@ -167,3 +173,207 @@ def deploy_and_start_worker(procs: Processes, prefect_file: Path | None = None) 
     procs.start(
         "worker", [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"]
     )
+
+
+# --- `make up` / `make down` / `make status`: the local stack in the background -----------------
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where a background stack keeps its state: logs, process ids, Prefect's home, the env file."""
+
+    root: Path
+    prefect_port: int = 4200
+    mlflow_port: int = 5000
+    backend_store_uri: str = f"sqlite:///{PROJECT_ROOT / 'mlflow' / 'mlflow.db'}"
+    artifacts_destination: Path = PROJECT_ROOT / "mlflow" / "artifacts"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "pids.json"
+
+    @property
+    def env_file(self) -> Path:
+        return self.root / "env.sh"
+
+    @property
+    def prefect_url(self) -> str:
+        return f"http://127.0.0.1:{self.prefect_port}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
+    def env(self) -> dict[str, str]:
+        """What the servers, the worker and the flows they run see (caches stay the project's)."""
+        return {
+            **os.environ,
+            "PREFECT_HOME": str(self.root / "prefect-home"),
+            "PREFECT_API_URL": f"{self.prefect_url}/api",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def health_urls(self) -> dict[str, str]:
+        return {
+            "prefect-server": f"{self.prefect_url}/api/health",
+            "mlflow-server": f"{self.mlflow_url}/health",
+        }
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def is_running(pid: int, marker: str) -> bool:
+    """The process is running and is still the one recorded (pids are reused)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    return marker in command
+
+
+def recorded(stack: Stack) -> dict[str, dict]:
+    if not stack.pid_file.exists():
+        return {}
+    return json.loads(stack.pid_file.read_text(encoding="utf-8"))
+
+
+def stack_status(stack: Stack) -> dict[str, bool]:
+    """Each recorded process: alive (and, for a server, answering its health check)."""
+    urls = stack.health_urls()
+    return {
+        name: is_running(info["pid"], info["marker"]) and (name not in urls or _answers(urls[name]))
+        for name, info in recorded(stack).items()
+    }
+
+
+def stack_down(stack: Stack) -> list[str]:
+    """Stop exactly the processes `stack_up` recorded (their process groups); names stopped."""
+    stopped = []
+    for name, info in reversed(list(recorded(stack).items())):
+        if is_running(info["pid"], info["marker"]):
+            os.killpg(info["pid"], signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while is_running(info["pid"], info["marker"]) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if is_running(info["pid"], info["marker"]):
+                os.killpg(info["pid"], signal.SIGKILL)
+            stopped.append(name)
+    stack.pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+class StackError(RuntimeError):
+    """The stack cannot start as asked (a port taken, a server that does not come up)."""
+
+
+def stack_up(stack: Stack) -> bool:
+    """Start the Prefect server, the MLflow server (serving artifacts), the work pool, the
+    deployments and a worker; False when the stack was already up (nothing started)."""
+    state = stack_status(stack)
+    if state and all(state.values()) and len(state) == 3:
+        return False
+    if state:  # partly up (a crash, a reboot): start clean
+        stack_down(stack)
+    for port, what in ((stack.prefect_port, "Prefect"), (stack.mlflow_port, "MLflow")):
+        if port_in_use(port):
+            raise StackError(
+                f"port {port} on 127.0.0.1 is in use by another program, so the {what} server "
+                f"cannot start; stop that program or choose another port (make up "
+                f"{what.upper()}_PORT=...)"
+            )
+    (stack.root / "logs").mkdir(parents=True, exist_ok=True)
+    procs = Processes(stack.root / "logs", stack.env())
+    try:
+        start_prefect(procs, stack.prefect_port)
+        server, log = procs.start(
+            "mlflow-server",
+            [str(BIN / "mlflow"), "server", "--backend-store-uri", stack.backend_store_uri,
+             "--artifacts-destination", str(stack.artifacts_destination),
+             "--host", "127.0.0.1", "--port", str(stack.mlflow_port), "--workers", "1"],
+        )  # fmt: skip
+        wait_for(stack.health_urls()["mlflow-server"], SERVER_START_TIMEOUT, server, log)
+        if prefect_cli(procs.env, "work-pool", "inspect", POOL).returncode == 0:
+            procs.start("worker", [str(BIN / "prefect"), "worker", "start", "--pool", POOL])
+            deployed = prefect_cli(procs.env, "deploy", "--all")
+            if deployed.returncode != 0:
+                raise StackError(f"prefect deploy failed:\n{deployed.stdout}{deployed.stderr}")
+        else:
+            deploy_and_start_worker(procs)
+    except Exception:
+        procs.stop_all()
+        raise
+    names = ["prefect-server", "mlflow-server", "worker"]
+    pids = {
+        name: {"pid": p.pid, "marker": " ".join(map(str, p.args[1:3]))}
+        for name, p in zip(names, procs.started, strict=True)
+    }
+    stack.pid_file.write_text(json.dumps(pids, indent=1), encoding="utf-8")
+    stack.env_file.write_text(
+        f"export PREFECT_API_URL={stack.prefect_url}/api\n"
+        f"export MLFLOW_TRACKING_URI={stack.mlflow_url}\n",
+        encoding="utf-8",
+    )
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.stack",
+        description="The local stack (Prefect server, work pool, deployments, worker, MLflow "
+        "server) in the background, on 127.0.0.1.",
+    )
+    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("--root", type=Path, default=PROJECT_ROOT / ".stack")
+    parser.add_argument("--prefect-port", type=int, default=4200)
+    parser.add_argument("--mlflow-port", type=int, default=5000)
+    parser.add_argument("--backend-store-uri", default=Stack.backend_store_uri)
+    parser.add_argument("--artifacts-destination", type=Path, default=Stack.artifacts_destination)
+    args = parser.parse_args(argv)
+    stack = Stack(
+        args.root.resolve(),
+        args.prefect_port,
+        args.mlflow_port,
+        args.backend_store_uri,
+        args.artifacts_destination.resolve(),
+    )
+    if args.command == "down":
+        stopped = stack_down(stack)
+        print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+        return 0
+    if args.command == "status":
+        state = stack_status(stack)
+        if not state:
+            print("down (run `make up`)")
+            return 1
+        for name, ok in state.items():
+            print(f"{name:<15} {'up' if ok else 'DOWN'}  pid {recorded(stack)[name]['pid']}")
+        print(
+            f"Prefect UI {stack.prefect_url}  MLflow UI {stack.mlflow_url}  logs {stack.root}/logs"
+        )
+        return 0 if all(state.values()) else 1
+    try:
+        started = stack_up(stack)
+    except (StackError, RuntimeError, TimeoutError) as error:
+        print(f"make up failed: {error}", file=sys.stderr)
+        return 2
+    print("started" if started else "already up", f"(logs and process ids in {stack.root})")
+    print(f"Prefect UI {stack.prefect_url}  MLflow UI {stack.mlflow_url}")
+    print(f"For the prefect and mlflow commands of this shell: source {stack.env_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

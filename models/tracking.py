@@ -123,8 +123,14 @@ def needs_artifact_location(uri: str) -> bool:
     return urllib.parse.urlsplit(uri).scheme not in _SERVER_SCHEMES
 
 
+# MLflow 3's UI opens an experiment on the page its kind names; without the tag it guesses, and
+# guessed the GenAI overview (traces, token usage: all empty) for this experiment of training runs.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def get_or_create_experiment(client: MlflowClient, settings: Settings) -> str:
-    """Id of `settings.experiment_name`, created with an explicit artifact location if needed."""
+    """Id of `settings.experiment_name`, created with an explicit artifact location if needed,
+    and tagged as a model-training experiment (an older experiment gets the tag too)."""
     name = settings.experiment_name
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
@@ -133,7 +139,7 @@ def get_or_create_experiment(client: MlflowClient, settings: Settings) -> str:
             settings.mlflow_artifact_root.mkdir(parents=True, exist_ok=True)
             location = settings.mlflow_artifact_root.resolve().as_uri()
         try:
-            return client.create_experiment(name, artifact_location=location)
+            return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
         except MlflowException as error:  # another process created it in between
             if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
                 raise
@@ -144,6 +150,9 @@ def get_or_create_experiment(client: MlflowClient, settings: Settings) -> str:
             f"experiment {name!r} is deleted in {client.tracking_uri}; restore it "
             "(mlflow experiments restore) or set IMDB_SENTIMENT_EXPERIMENT to another name"
         )
+    for key, value in EXPERIMENT_KIND.items():
+        if experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
     return experiment.experiment_id
 
 

@@ -100,6 +100,14 @@ def compare_models(
         mlflow.log_params({f"{arch}_run_id": run_id for arch, run_id in runs.items()})
         alert = any(r.alert for r in regressions.values())
         mlflow.set_tag("regression_alert", str(alert).lower())
+        # The run's description in the MLflow UI: where to start reading.
+        report = f"{run_url(parent.info.run_id)}/artifacts/comparison/report.html"
+        mlflow.set_tag(
+            "mlflow.note.content",
+            f"{name_a} vs {name_b} on the same {len(reviews):,} test reviews. Read first: "
+            f"[comparison/report.html]({report}). "
+            + " · ".join(f"[{label}]({url})" for label, url in links.items()),
+        )
     client = MlflowClient()
     for run_id in runs.values():  # nest both model runs under the comparison in the UI
         client.set_tag(run_id, "mlflow.parentRunId", parent.info.run_id)

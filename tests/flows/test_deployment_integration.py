@@ -2,22 +2,19 @@
 
 Starts everything on 127.0.0.1 (free ports, temporary homes), deploys prefect.yaml, runs the
 `smoke` deployment with `prefect deployment run --watch`, checks MLflow, then runs a worse model
-and checks the champion alias stayed, then two runs at once over the same caches and registry.
-Everything started is stopped by process id.
+and checks the champion alias stayed, then two runs at once over the same caches and registry,
+then a batch of new reviews whose intake event triggers the weekly-retrain deployment. Everything started is stopped by process id.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
+from functools import partial
 
 import pytest
 from mlflow import MlflowClient
@@ -25,138 +22,45 @@ from mlflow import MlflowClient
 from analysis.behaviour.cases import CHECKS
 from config import PROJECT_ROOT
 from data.prepare import PreparedData
+from flows.stack import (
+    BIN,
+    Processes,
+    deploy_and_start_worker,
+    free_port,
+    prefect_cli,
+    prefect_file_with,
+    server_env,
+    start_mlflow,
+    start_prefect,
+)
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
-SERVER_START_TIMEOUT = 300  # Prefect migrates an empty database on first start
 RUN_TIMEOUT = 900
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, timeout: float, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} server exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(f"{url} did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-class Processes:
-    """Background processes, each in its own session so the whole group can be stopped."""
-
-    def __init__(self, logs: Path, env: dict[str, str]) -> None:
-        self.logs, self.env, self.started = logs, env, []
-
-    def start(self, name: str, args: list[str]) -> tuple[subprocess.Popen, Path]:
-        log = self.logs / f"{name}.log"
-        process = subprocess.Popen(
-            args,
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.started.append(process)
-        return process, log
-
-    def stop_all(self) -> None:
-        for process in reversed(self.started):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.started:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+# weekly-retrain as deployed, trigger and schedule included, on the smoke deployment's corpus: a
+# run its trigger starts takes a minute instead of a full IMDB training.
+QUICK_RETRAIN = {"weekly-retrain": {"dataset": "synthetic", "preset": "seed", "limit": 400,
+                                    "epochs": {"dense": 1, "cnn": 1}}}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("integration")
     prefect_port, mlflow_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(root / "prefect-home"),
-        "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "INFO",
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
-        "IMDB_SENTIMENT_CACHE_DIR": str(root / "cache"),
-        "IMDB_SENTIMENT_OUTPUT_DIR": str(root / "outputs"),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = server_env(root, prefect_port, f"http://127.0.0.1:{mlflow_port}")
     env.pop("IMDB_ARCHIVE", None)
+    env.pop("IMDB_SENTIMENT_TRAIN_SUBSET", None)
     procs = Processes(root, env)
     try:
-        server, server_log = procs.start(
-            "prefect-server",
-            [
-                str(BIN / "prefect"),
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(prefect_port),
-            ],
-        )
-        tracking, tracking_log = procs.start(
-            "mlflow-server",
-            [
-                str(BIN / "mlflow"),
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{root / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(root / "mlflow-artifacts"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(mlflow_port),
-                "--workers",
-                "1",
-            ],
-        )
-        wait_for(
-            f"http://127.0.0.1:{prefect_port}/api/health", SERVER_START_TIMEOUT, server, server_log
-        )
-        wait_for(
-            f"http://127.0.0.1:{mlflow_port}/health", SERVER_START_TIMEOUT, tracking, tracking_log
-        )
-
-        def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-            return subprocess.run(
-                [str(BIN / "prefect"), "--no-prompt", *args],
-                cwd=PROJECT_ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-
-        created = cli("work-pool", "create", "imdb-pool", "--type", "process")
-        assert created.returncode == 0, created.stdout + created.stderr
-        deployed = cli("deploy", "--all")
-        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-        procs.start(
-            "worker",
-            [str(BIN / "prefect"), "worker", "start", "--pool", "imdb-pool", "--type", "process"],
-        )
-        yield {"cli": cli, "tracking_uri": env["MLFLOW_TRACKING_URI"], "root": root, "env": env}
+        start_prefect(procs, prefect_port)
+        start_mlflow(procs, mlflow_port, root)
+        deploy_and_start_worker(procs, prefect_file_with(QUICK_RETRAIN, root / "prefect.yaml"))
+        yield {
+            "cli": partial(prefect_cli, env),
+            "tracking_uri": env["MLFLOW_TRACKING_URI"],
+            "root": root,
+            "env": env,
+        }
     finally:
         procs.stop_all()
 
@@ -195,6 +99,9 @@ def test_smoke_deployment_trains_analyses_registers_and_guards_the_champion(stac
     files = {a.path for a in client.list_artifacts(comparison[0].info.run_id, "comparison")}
     assert {"comparison/report.html", "comparison/report.md", "comparison/triage.csv"} <= files
     assert "loss_reduction_dense_top50_by_cnn" in comparison[0].data.metrics
+    description = comparison[0].data.tags["mlflow.note.content"]  # the run's description
+    assert f"{comparison[0].info.run_id}/artifacts/comparison/report.html" in description
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     for run in by_arch.values():
         assert run.data.tags["mlflow.parentRunId"] == comparison[0].info.run_id
 
@@ -282,3 +189,60 @@ def test_two_runs_at_once_share_caches_and_registry_safely(stack) -> None:
     assert prepared, "no prepared data in the shared cache"
     for folder in prepared:  # every published entry is whole and loads
         assert PreparedData.load(folder).ids.shape[0] == len(PreparedData.load(folder).frame)
+
+
+def automation_runs(api_url: str, deployment: str) -> list[dict]:
+    """Flow runs of `deployment` that an automation (a deployment trigger) created."""
+    body = {"deployments": {"name": {"any_": [deployment]}}, "sort": "START_TIME_DESC"}
+    request = urllib.request.Request(
+        f"{api_url}/flow_runs/filter",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        runs = json.load(response)
+    return [r for r in runs if (r.get("created_by") or {}).get("type") == "AUTOMATION"]
+
+
+def test_an_accepted_batch_triggers_the_retraining_deployment(stack) -> None:
+    """`python -m data.intake add` emits imdb.data.batch.accepted; weekly-retrain's trigger (as in
+    prefect.yaml) starts a run that trains on the new data version and reports its drift."""
+    env, api = stack["env"], stack["env"]["PREFECT_API_URL"]
+    client = MlflowClient(tracking_uri=stack["tracking_uri"])
+    champion_versions(client)  # the smoke runs above left champions to compare the new data with
+    assert automation_runs(api, "weekly-retrain") == []
+    inbox = stack["root"] / "new-reviews"
+    python = [sys.executable, "-m", "data.intake"]
+    made = subprocess.run(
+        [*python, "simulate", "--drift", "--rows", "300", "--out", str(inbox)],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    added = subprocess.run(
+        [*python, "add", "--dataset", "synthetic", *map(str, inbox.glob("*.csv"))],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert added.returncode == 0 and "accepted" in added.stdout, added.stdout + added.stderr
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        runs = automation_runs(api, "weekly-retrain")
+        if runs and runs[0]["state_type"] in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}:
+            break
+        time.sleep(5)
+    assert len(runs) == 1, runs  # one batch, one run
+    assert runs[0]["state_type"] == "COMPLETED", runs[0]["state"]
+
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    trained = client.search_runs([experiment.experiment_id], "tags.data_version LIKE '%+intake.v0'")
+    assert {run.data.tags["arch"] for run in trained} == {"dense", "cnn"}
+    for run in trained:
+        contexts = {
+            {t.key: t.value for t in d.tags}["mlflow.data.context"]
+            for d in run.inputs.dataset_inputs
+        }
+        assert contexts == {"train", "validation", "test", "new_holdout"}
+        assert "promotion" in run.data.tags and "promotion_eval_acc_new_data" in run.data.metrics
+        drift = {a.path for a in client.list_artifacts(run.info.run_id, "drift")}
+        assert {"drift/report.html", "drift/report.md"} <= drift
+        assert run.data.metrics["drift_new_any"] == 1.0  # the slang-heavy batch is flagged
