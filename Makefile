@@ -19,6 +19,10 @@ MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow/mlflow.db
 # `make up`: the local stack (Prefect server, work pool, deployments, worker, MLflow server).
 PREFECT_PORT ?= 4200
 MLFLOW_PORT ?= 5000
+# STACK=postgres: both servers on PostgreSQL, behind authentication (flows/stack_postgres.py);
+# unset: $$IMDB_SENTIMENT_STACK_BACKEND, else sqlite. POSTGRES_PORT: the stack's own cluster (5433).
+STACK ?=
+POSTGRES_PORT ?=
 
 .PHONY: install run test serve up down status lint format clean
 
@@ -43,7 +47,8 @@ serve: install
 		-h $(HOST) -p $(PORT)
 
 up: install
-	$(PY) -m flows.stack up --prefect-port $(PREFECT_PORT) --mlflow-port $(MLFLOW_PORT)
+	$(PY) -m flows.stack up --prefect-port $(PREFECT_PORT) --mlflow-port $(MLFLOW_PORT) \
+		$(if $(STACK),--backend $(STACK)) $(if $(POSTGRES_PORT),--postgres-port $(POSTGRES_PORT))
 
 down: install
 	$(PY) -m flows.stack down

@@ -3,7 +3,8 @@
     errors/     Where and why does ONE model fail? `errors.analyse.analyse_errors` runs every step
                 on one model's test predictions: the per-review table, latent map (UMAP),
                 clusters, metadata-vs-loss dashboard, Integrated-Gradients heat-maps, token
-                importance, errors per movie and the plain-language insights.
+                importance, errors per movie, likely label errors (`label_issues`: cleanlab) and
+                the plain-language insights.
     paired/     How do TWO runs differ on the same reviews? One pairing core (`paired.pairing`)
                 serves dense vs CNN (`dense_vs_cnn`, its report) and this run vs the champion
                 (`champion`: the regression check that gates promotion).

@@ -49,6 +49,7 @@ class PreparedData:
     dataset: DatasetName
     data_hash: str  # hash of the source content and every preparation parameter
     data_version: str = ""  # `data.versions.DataVersion.name`: what the model is trained on
+    dropped_label_issues: int = 0  # training reviews removed as likely mislabelled (data.clean)
 
     def split(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
         mask = (self.frame["split"] == name).to_numpy()
@@ -64,6 +65,7 @@ class PreparedData:
             "dataset": self.dataset,
             "data_hash": self.data_hash,
             "data_version": self.data_version,
+            "dropped_label_issues": self.dropped_label_issues,
         }
         (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
 
@@ -80,6 +82,7 @@ class PreparedData:
             dataset=meta["dataset"],
             data_hash=meta["data_hash"],
             data_version=meta.get("data_version") or meta["dataset"],
+            dropped_label_issues=int(meta.get("dropped_label_issues", 0)),
         )
 
 
@@ -120,6 +123,13 @@ def limit_reviews(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataF
     return sort_reviews(pd.concat(parts))
 
 
+def movie_groups(frame: pd.DataFrame) -> pd.Series:
+    """Each review's movie, or `review:<id>` for a review without a known movie (a movie of its
+    own): the groups that keep a movie's reviews on one side of a split."""
+    movie = frame.get("movie", pd.Series(None, index=frame.index))
+    return movie.astype("object").where(movie.notna(), "review:" + frame["review_id"].astype(str))
+
+
 def assign_validation(frame: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
     """Carve a seeded validation split from train, grouped by movie and stratified by label.
 
@@ -133,8 +143,7 @@ def assign_validation(frame: pd.DataFrame, val_fraction: float, seed: int) -> pd
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     train = frame.loc[frame["split"] == "train"]
-    movie = train.get("movie", pd.Series(None, index=train.index))
-    groups = movie.astype("object").where(movie.notna(), "review:" + train["review_id"])
+    groups = movie_groups(train)
     per_group = pd.crosstab(groups, train["label"]).reindex(columns=[0, 1], fill_value=0)
     per_group = per_group.sample(frac=1.0, random_state=seed)  # the seeded visiting order
     quota = per_group.sum().to_numpy() * val_fraction

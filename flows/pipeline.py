@@ -37,6 +37,7 @@ from analysis.errors.analyse import AnalysisSummary
 from analysis.paired.champion import RegressionCheck
 from config import describe_validation_error, get_settings
 from data.prepare import DatasetName
+from flows.hooks import explain_tracking_failure
 from models.lifeline import start_lifeline
 from models.presets import ARCHS, DEFAULT_PRESET, SEED_LIMIT, Arch, PresetName, get_preset
 from models.registry import PromotionDecision
@@ -45,11 +46,13 @@ from models.train import TrainResult, git_commit
 from tasks.analysis import analyse_model, behaviour_tests
 from tasks.comparison import ModelComparison, check_regression, compare_models
 from tasks.data import (
+    clean_training_split,
     compute_text_metadata,
     data_version,
     drain_intake,
     locate_data,
     prepare_data,
+    train_label_probs,
 )
 from tasks.drift import drift_report
 from tasks.registry import (
@@ -114,7 +117,7 @@ Devices = Annotated[Literal["auto"] | PositiveInt, BeforeValidator(_device_count
 DataPath = Annotated[str | None, AfterValidator(_existing)]
 
 
-@flow(name="imdb-sentiment", log_prints=True)
+@flow(name="imdb-sentiment", log_prints=True, on_failure=[explain_tracking_failure])
 def imdb_sentiment(
     dataset: Annotated[DatasetName, Field(description="the corpus")] = "imdb",
     data_path: Annotated[
@@ -160,6 +163,13 @@ def imdb_sentiment(
     force: Annotated[
         bool,
         Field(description="train even when nothing changed since the champions were trained"),
+    ] = False,
+    drop_label_issues: Annotated[
+        bool,
+        Field(
+            description="train without the training reviews flagged as likely mislabelled "
+            "(cleanlab over grouped cross-validation); the data version gets +clean.<digest>"
+        ),
     ] = False,
 ) -> PipelineResult:
     """Prepare data; train, analyse and behaviour-test each model; compare; register and promote."""
@@ -207,11 +217,19 @@ def imdb_sentiment(
         version,
     )
     metadata_path = compute_text_metadata(prepared_dir)
+    # Out-of-sample probabilities of the training reviews, once per data version: both analyses
+    # report the training split's likely label errors from them, and the option below drops them.
+    label_probs = train_label_probs(prepared_dir)
+    train_dir = (
+        clean_training_split(prepared_dir, label_probs)
+        if params.drop_label_issues
+        else prepared_dir
+    )
 
     trained = {
         arch: train_model(
             arch,
-            prepared_dir,
+            train_dir,
             params.preset,
             params.epochs.get(arch),
             params.seed,
@@ -228,6 +246,7 @@ def imdb_sentiment(
             metadata_path,
             model_name=arch,
             thresholds=params.thresholds,
+            label_probs=label_probs,
         )
         for arch, run in trained.items()
     }
@@ -242,7 +261,7 @@ def imdb_sentiment(
     )
     # How the data moved since the champion was trained (before a new champion is chosen).
     notes += drift_report(
-        params.archs[0], prepared_dir, {a: r.run_id for a, r in trained.items()}
+        params.archs[0], train_dir, {a: r.run_id for a, r in trained.items()}
     ).splitlines()
     # Only now, with every model trained and analysed, are versions registered.
     decisions = {

@@ -8,6 +8,9 @@ stopped by process id. Used by the real-server integration test, the retraining 
     python -m flows.stack up       # in the background; idempotent; logs and pids under .stack/
     python -m flows.stack status   # each process: up or down
     python -m flows.stack down     # stops exactly the processes `up` started
+
+`up --backend postgres` (`make up STACK=postgres`, or IMDB_SENTIMENT_STACK_BACKEND=postgres): both
+servers on PostgreSQL, behind authentication (flows/stack_postgres.py says what they are given).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from config import PROJECT_ROOT
+from flows.stack_postgres import DEFAULT_POSTGRES_PORT, PostgresStack, write_private
 
 BIN = Path(sys.executable).parent
 SERVER_START_TIMEOUT = 300  # Prefect migrates an empty database on first start
@@ -63,15 +67,25 @@ class Processes:
     env: Mapping[str, str]
     started: list[subprocess.Popen] = field(default_factory=list)
 
-    def start(self, name: str, args: list[str]) -> tuple[subprocess.Popen, Path]:
+    def start(
+        self,
+        name: str,
+        args: list[str],
+        extra_env: Mapping[str, str] | None = None,
+        user: str | None = None,
+    ) -> tuple[subprocess.Popen, Path]:
+        """Start `args` with this environment plus `extra_env` (a server's own secrets), as
+        `user` when given (PostgreSQL refuses root)."""
         log = self.logs / f"{name}.log"
+        as_user = {"user": user, "group": user, "extra_groups": []} if user else {}
         process = subprocess.Popen(
             args,
             cwd=PROJECT_ROOT,
-            env=dict(self.env),
+            env={**self.env, **(extra_env or {})},
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **as_user,
         )
         self.started.append(process)
         return process, log
@@ -117,10 +131,11 @@ def server_env(root: Path, prefect_port: int, tracking_uri: str) -> dict[str, st
     }
 
 
-def start_prefect(procs: Processes, port: int) -> None:
+def start_prefect(procs: Processes, port: int, extra_env: Mapping[str, str] | None = None) -> None:
     server, log = procs.start(
         "prefect-server",
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        extra_env,
     )
     wait_for(f"http://127.0.0.1:{port}/api/health", SERVER_START_TIMEOUT, server, log)
 
@@ -186,7 +201,13 @@ class Stack:
     prefect_port: int = 4200
     mlflow_port: int = 5000
     backend_store_uri: str = f"sqlite:///{PROJECT_ROOT / 'mlflow' / 'mlflow.db'}"
-    artifacts_destination: Path = PROJECT_ROOT / "mlflow" / "artifacts"
+    artifacts_destination: Path | str = PROJECT_ROOT / "mlflow" / "artifacts"  # or s3://...
+    backend: str = "sqlite"  # or "postgres" (flows/stack_postgres.py; backend_store_uri unused)
+    postgres_port: int = DEFAULT_POSTGRES_PORT  # of the stack's own cluster, when it runs one
+
+    @property
+    def postgres(self) -> PostgresStack | None:
+        return PostgresStack(self.root, self.postgres_port) if self.backend == "postgres" else None
 
     @property
     def pid_file(self) -> Path:
@@ -213,6 +234,7 @@ class Stack:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "MLFLOW_TRACKING_URI": self.mlflow_url,
             "PYTHONUNBUFFERED": "1",
+            **(self.postgres.client_env() if self.postgres else {}),  # the credentials
         }
 
     def health_urls(self) -> dict[str, str]:
@@ -259,18 +281,23 @@ def stack_status(stack: Stack) -> dict[str, bool]:
     }
 
 
+def _stop(info: dict) -> bool:
+    """Stop a recorded process group (SIGTERM, SIGKILL after 20 s); False: it was not running."""
+    if not is_running(info["pid"], info["marker"]):
+        return False
+    os.killpg(info["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while is_running(info["pid"], info["marker"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if is_running(info["pid"], info["marker"]):
+        os.killpg(info["pid"], signal.SIGKILL)
+    return True
+
+
 def stack_down(stack: Stack) -> list[str]:
-    """Stop exactly the processes `stack_up` recorded (their process groups); names stopped."""
-    stopped = []
-    for name, info in reversed(list(recorded(stack).items())):
-        if is_running(info["pid"], info["marker"]):
-            os.killpg(info["pid"], signal.SIGTERM)
-            deadline = time.monotonic() + 20
-            while is_running(info["pid"], info["marker"]) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if is_running(info["pid"], info["marker"]):
-                os.killpg(info["pid"], signal.SIGKILL)
-            stopped.append(name)
+    """Stop exactly the processes `stack_up` recorded (their process groups), the database last;
+    names stopped."""
+    stopped = [name for name, info in reversed(list(recorded(stack).items())) if _stop(info)]
     stack.pid_file.unlink(missing_ok=True)
     return stopped
 
@@ -279,32 +306,61 @@ class StackError(RuntimeError):
     """The stack cannot start as asked (a port taken, a server that does not come up)."""
 
 
+def _mlflow_server_args(stack: Stack) -> list[str]:
+    store = ["--backend-store-uri", stack.backend_store_uri]
+    if stack.postgres:  # its store's URL, with a password, goes in the server's environment:
+        store = ["--app-name", "basic-auth"]  # every user of the machine can read command lines
+    return [str(BIN / "mlflow"), "server", *store,
+            "--artifacts-destination", str(stack.artifacts_destination),
+            "--host", "127.0.0.1", "--port", str(stack.mlflow_port), "--workers", "1"]  # fmt: skip
+
+
+def _marker(args: list[str]) -> str:
+    return " ".join(map(str, args[1:3]))
+
+
+def start_mlflow_server(stack: Stack, procs: Processes) -> subprocess.Popen:
+    """The stack's MLflow server (serving artifacts), answering its health check."""
+    extra = stack.postgres.mlflow_server_env() if stack.postgres else None
+    server, log = procs.start("mlflow-server", _mlflow_server_args(stack), extra)
+    wait_for(stack.health_urls()["mlflow-server"], SERVER_START_TIMEOUT, server, log)
+    return server
+
+
 def stack_up(stack: Stack) -> bool:
-    """Start the Prefect server, the MLflow server (serving artifacts), the work pool, the
-    deployments and a worker; False when the stack was already up (nothing started)."""
+    """Start (PostgreSQL when the stack runs its own,) the Prefect server, the MLflow server
+    (serving artifacts), the work pool, the deployments and a worker; False when the stack was
+    already up as asked (nothing started)."""
+    pg = stack.postgres
+    cluster = pg.cluster if pg else None
+    names = ["postgres"] * bool(cluster) + ["prefect-server", "mlflow-server", "worker"]
     state = stack_status(stack)
-    if state and all(state.values()) and len(state) == 3:
+    same_backend = recorded(stack).get("mlflow-server", {}).get("marker") == _marker(
+        _mlflow_server_args(stack)
+    )
+    if state and all(state.values()) and list(state) == names and same_backend:
         return False
-    if state:  # partly up (a crash, a reboot): start clean
+    if state:  # partly up (a crash, a reboot) or on the other backend: start clean
         stack_down(stack)
-    for port, what in ((stack.prefect_port, "Prefect"), (stack.mlflow_port, "MLflow")):
+    ports = [(stack.prefect_port, "the Prefect server", "PREFECT_PORT"),
+             (stack.mlflow_port, "the MLflow server", "MLFLOW_PORT")]  # fmt: skip
+    if cluster:
+        ports.append((cluster.port, "PostgreSQL", "POSTGRES_PORT"))
+    for port, what, variable in ports:
         if port_in_use(port):
             raise StackError(
-                f"port {port} on 127.0.0.1 is in use by another program, so the {what} server "
-                f"cannot start; stop that program or choose another port (make up "
-                f"{what.upper()}_PORT=...)"
+                f"port {port} on 127.0.0.1 is in use by another program, so {what} cannot "
+                f"start; stop that program or choose another port (make up {variable}=...)"
             )
     (stack.root / "logs").mkdir(parents=True, exist_ok=True)
     procs = Processes(stack.root / "logs", stack.env())
     try:
-        start_prefect(procs, stack.prefect_port)
-        server, log = procs.start(
-            "mlflow-server",
-            [str(BIN / "mlflow"), "server", "--backend-store-uri", stack.backend_store_uri,
-             "--artifacts-destination", str(stack.artifacts_destination),
-             "--host", "127.0.0.1", "--port", str(stack.mlflow_port), "--workers", "1"],
-        )  # fmt: skip
-        wait_for(stack.health_urls()["mlflow-server"], SERVER_START_TIMEOUT, server, log)
+        if cluster:
+            cluster.init()
+            database, log = procs.start("postgres", cluster.command(), user=cluster.os_user)
+            cluster.wait_ready(database, log)
+        start_prefect(procs, stack.prefect_port, pg.prefect_server_env() if pg else None)
+        start_mlflow_server(stack, procs)
         if prefect_cli(procs.env, "work-pool", "inspect", POOL).returncode == 0:
             procs.start("worker", [str(BIN / "prefect"), "worker", "start", "--pool", POOL])
             deployed = prefect_cli(procs.env, "deploy", "--all")
@@ -315,18 +371,38 @@ def stack_up(stack: Stack) -> bool:
     except Exception:
         procs.stop_all()
         raise
-    names = ["prefect-server", "mlflow-server", "worker"]
     pids = {
-        name: {"pid": p.pid, "marker": " ".join(map(str, p.args[1:3]))}
+        name: {"pid": p.pid, "marker": _marker(p.args)}
         for name, p in zip(names, procs.started, strict=True)
     }
     stack.pid_file.write_text(json.dumps(pids, indent=1), encoding="utf-8")
-    stack.env_file.write_text(
-        f"export PREFECT_API_URL={stack.prefect_url}/api\n"
-        f"export MLFLOW_TRACKING_URI={stack.mlflow_url}\n",
-        encoding="utf-8",
-    )
+    exports = [f"export PREFECT_API_URL={stack.prefect_url}/api",
+               f"export MLFLOW_TRACKING_URI={stack.mlflow_url}",
+               *(pg.env_file_lines() if pg else [])]  # fmt: skip
+    write_private(stack.env_file, "\n".join(exports) + "\n")  # 0600: it may hold the password
     return True
+
+
+def restart_mlflow(stack: Stack) -> int:
+    """Start the MLflow server of an up stack again (after a crash, or stopping it first) and
+    record its new process id, which it returns; the old log is kept as mlflow-server.log.1."""
+    pids = recorded(stack)
+    if not pids:
+        raise StackError(f"no stack is up under {stack.root} (make up)")
+    if "mlflow-server" in pids:
+        _stop(pids["mlflow-server"])
+    log = stack.root / "logs" / "mlflow-server.log"
+    if log.exists():
+        log.replace(log.with_name("mlflow-server.log.1"))
+    procs = Processes(stack.root / "logs", stack.env())
+    try:
+        server = start_mlflow_server(stack, procs)
+    except Exception:
+        procs.stop_all()
+        raise
+    pids["mlflow-server"] = {"pid": server.pid, "marker": _marker(server.args)}
+    stack.pid_file.write_text(json.dumps(pids, indent=1), encoding="utf-8")
+    return server.pid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,14 +416,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefect-port", type=int, default=4200)
     parser.add_argument("--mlflow-port", type=int, default=5000)
     parser.add_argument("--backend-store-uri", default=Stack.backend_store_uri)
-    parser.add_argument("--artifacts-destination", type=Path, default=Stack.artifacts_destination)
+    parser.add_argument(
+        "--artifacts-destination",
+        default=os.environ.get("IMDB_SENTIMENT_ARTIFACTS_DESTINATION"),
+        help="a folder or a URI such as s3://bucket/path (default: mlflow/artifacts; on "
+        "postgres <root>/mlflow-artifacts)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default=os.environ.get("IMDB_SENTIMENT_STACK_BACKEND") or "sqlite",
+        help="postgres: PostgreSQL behind both servers, and authentication",
+    )
+    parser.add_argument(
+        "--postgres-port",
+        type=int,
+        default=int(os.environ.get("IMDB_SENTIMENT_POSTGRES_PORT") or DEFAULT_POSTGRES_PORT),
+    )
     args = parser.parse_args(argv)
+    root = args.root.resolve()
+    artifacts = args.artifacts_destination or (
+        root / "mlflow-artifacts" if args.backend == "postgres" else Stack.artifacts_destination
+    )
     stack = Stack(
-        args.root.resolve(),
+        root,
         args.prefect_port,
         args.mlflow_port,
         args.backend_store_uri,
-        args.artifacts_destination.resolve(),
+        artifacts if "://" in str(artifacts) else Path(artifacts).resolve(),
+        args.backend,
+        args.postgres_port,
     )
     if args.command == "down":
         stopped = stack_down(stack)
@@ -372,6 +470,11 @@ def main(argv: list[str] | None = None) -> int:
     print("started" if started else "already up", f"(logs and process ids in {stack.root})")
     print(f"Prefect UI {stack.prefect_url}  MLflow UI {stack.mlflow_url}")
     print(f"For the prefect and mlflow commands of this shell: source {stack.env_file}")
+    if stack.postgres:  # the password itself is never printed
+        print(
+            f"Sign in as {stack.postgres.credentials().masked()} (the password: "
+            f"$IMDB_SENTIMENT_STACK_PASSWORD, or in {stack.root / 'secrets.json'})"
+        )
     return 0
 
 

@@ -3,7 +3,12 @@
 The vocabulary, the preset and the weights travel as artifacts, and the standardisation is the
 project's own (`data.text.encode_texts`), so a served model scores text exactly as in training.
 Error analysis unwraps it (`load_model(uri).unwrap_python_model()`) and uses `.net`, `.vocab`,
-`.max_len`, `.preset` and `.encode(texts)` directly; keep those names.
+`.max_len`, `.preset`, `.temperature` and `.encode(texts)` directly; keep those names.
+
+Served probabilities are temperature-scaled: the logits are divided by the temperature fitted on
+the validation split at training time (models/calibration.py), stored as the `calibration`
+artifact (`calibration.json`). A model logged without it (before calibration) keeps T = 1. `.net`
+stays the raw network: the error analysis explains and scores the uncalibrated logits.
 
 A review longer than `MAX_REVIEW_CHARS` (100,000 characters, seven times the longest IMDB review)
 is cut to that many characters before standardisation: only its first `max_len` tokens are scored
@@ -31,6 +36,7 @@ from mlflow.models.model import ModelInfo
 from torch import nn
 
 from data.text import MAX_REVIEW_CHARS, Vocabulary, encode_texts
+from models.calibration import Calibration
 from models.memory import trimming
 from models.networks import build_net
 from models.presets import Preset
@@ -41,6 +47,7 @@ INPUT_COLUMN = "review"
 ARTIFACT_WEIGHTS = "state_dict"
 ARTIFACT_PRESET = "preset"
 ARTIFACT_VOCAB = "vocab"
+ARTIFACT_CALIBRATION = "calibration"
 SCORING_BATCH_SIZE = (
     64  # measured: CNN at length 800 scores 2.2x faster in 64s than in 256s (CPU caches)
 )
@@ -87,11 +94,12 @@ def review_texts(model_input: Any) -> list[str]:
 
 @torch.inference_mode()
 def predict_proba(
-    net: nn.Module, ids: np.ndarray, batch_size: int = SCORING_BATCH_SIZE
+    net: nn.Module, ids: np.ndarray, batch_size: int = SCORING_BATCH_SIZE, temperature: float = 1.0
 ) -> np.ndarray:
-    """P(positive) for encoded reviews (N, L), in batches; `net` must be in eval mode."""
+    """P(positive) of softmax(logits / `temperature`) for encoded reviews (N, L), in batches;
+    `net` must be in eval mode."""
     probs = [
-        net(torch.as_tensor(ids[start : start + batch_size])).softmax(dim=-1)[:, 1]
+        net(torch.as_tensor(ids[start : start + batch_size])).div(temperature).softmax(dim=-1)[:, 1]
         for start in trimming(range(0, len(ids), batch_size))
     ]
     return torch.cat(probs).numpy() if probs else np.zeros(0, dtype=np.float32)
@@ -115,6 +123,7 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
     vocab: Vocabulary
     preset: Preset
     max_len: int
+    temperature: float = 1.0  # logits are divided by it (calibration.json; absent: 1)
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         artifacts = context.artifacts
@@ -125,6 +134,7 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
         state = torch.load(artifacts[ARTIFACT_WEIGHTS], map_location="cpu", weights_only=True)
         net.load_state_dict(state)
         self.net = net.eval()
+        self.temperature = Calibration.load(artifacts.get(ARTIFACT_CALIBRATION)).temperature
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Token ids (N, max_len) of raw texts, standardised as in training.
@@ -139,12 +149,16 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        return predictions_frame(predict_proba(self.net, self.encode(review_texts(model_input))))
+        ids = self.encode(review_texts(model_input))
+        return predictions_frame(predict_proba(self.net, ids, temperature=self.temperature))
 
 
 @contextmanager
-def model_artifacts(net: nn.Module, preset: Preset, vocab: Vocabulary) -> Iterator[dict[str, str]]:
-    """The weights (CPU), preset and vocabulary as files, for `log_model(artifacts=...)`."""
+def model_artifacts(
+    net: nn.Module, preset: Preset, vocab: Vocabulary, calibration: Calibration | None = None
+) -> Iterator[dict[str, str]]:
+    """The weights (CPU), preset, vocabulary and calibration (when given) as files, for
+    `log_model(artifacts=...)`."""
     with tempfile.TemporaryDirectory(prefix="sentiment-model-") as tmp:
         folder = Path(tmp)
         paths = {
@@ -156,6 +170,9 @@ def model_artifacts(net: nn.Module, preset: Preset, vocab: Vocabulary) -> Iterat
         torch.save(state, paths[ARTIFACT_WEIGHTS])
         paths[ARTIFACT_PRESET].write_text(preset.model_dump_json(), encoding="utf-8")
         vocab.save(paths[ARTIFACT_VOCAB])
+        if calibration is not None:
+            paths[ARTIFACT_CALIBRATION] = folder / "calibration.json"
+            calibration.save(paths[ARTIFACT_CALIBRATION])
         yield {name: str(path) for name, path in paths.items()}
 
 
@@ -166,8 +183,10 @@ def log_sentiment_model(
     *,
     registered_model_name: str | None = None,
     name: str = "model",
+    calibration: Calibration | None = None,
 ) -> ModelInfo:
-    """Log the raw-text pyfunc to the active run (and register it if a name is given)."""
+    """Log the raw-text pyfunc to the active run (and register it if a name is given), with the
+    temperature of `calibration` (None: no calibration.json, the model serves T = 1)."""
     was_training = net.training
     net.eval()
     try:
@@ -185,7 +204,7 @@ def log_sentiment_model(
         # The int64 `label` column is deliberate (a class id, never missing).
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         signature = infer_signature(INPUT_EXAMPLE, predictions_frame(probs))
-    with model_artifacts(net, preset, vocab) as artifacts:
+    with model_artifacts(net, preset, vocab, calibration) as artifacts:
         return mlflow.pyfunc.log_model(
             name=name,
             python_model=SentimentModel(),

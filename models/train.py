@@ -6,7 +6,8 @@
 
 One MLflow run per call in the experiment `imdb-sentiment`. The run is created by Lightning's
 MLFlowLogger on global rank 0 once the processes exist (so DDP never opens a second run), and
-everything after training (test metrics, figures, the pyfunc model) is logged by rank 0 only.
+everything after training (test metrics, the temperature fitted on the validation split, figures,
+the pyfunc model) is logged by rank 0 only.
 The command line is models/cli.py; the callbacks and figures are models/callbacks.py and
 models/figures.py.
 """
@@ -34,6 +35,7 @@ from pytorch_lightning.loggers import MLFlowLogger
 from config import PROJECT_ROOT, check_choice, describe_validation_error, get_settings
 from data.prepare import PreparedData
 from data.text import Vocabulary
+from models.calibration import Calibration, binary_logits, fit_calibration
 from models.callbacks import ReleaseMemory, RunSetup, progress_bar
 from models.datamodule import IMDBDataModule
 from models.figures import confusion_figure, curves_figure
@@ -203,6 +205,8 @@ def train(
         "limit_batches": limit_batches,
         **{f"n_{split}": len(ds) for split, ds in data.datasets.items()},
         "n_vocab": len(data.data.vocab),
+        # Training reviews set aside as likely mislabelled (0 unless `drop_label_issues`).
+        "label_issues_dropped": data.data.dropped_label_issues,
         **dict(extra_params or {}),
     }
     logger = MLFlowLogger(
@@ -255,6 +259,7 @@ def train(
 
     model_uri, registered_version = f"runs:/{run_id}/model", None
     if trainer.is_global_zero:
+        calibration = _fit_calibration(module, data)
         model_uri, registered_version = _log_outputs(
             run_id,
             module,
@@ -262,6 +267,7 @@ def train(
             data.data,
             {**metrics, "n_parameters": n_parameters, "train_seconds": train_seconds},
             registered_name(arch) if register else None,
+            calibration,
         )
     log.info("%s run %s: %s, %.1fs of training", arch, run_id, metrics, train_seconds)
     return TrainResult(
@@ -277,6 +283,22 @@ def train(
     )
 
 
+def _fit_calibration(module: SentimentClassifier, data: IMDBDataModule) -> Calibration:
+    """Temperature scaling fitted on the whole validation split with the best checkpoint's net
+    (`trainer.test` reloaded it), so served probabilities are calibrated (models/calibration.py)."""
+    val = data.datasets["val"]
+    logits = binary_logits(module.net, val.ids.numpy())
+    calibration = fit_calibration(logits, val.labels.numpy(), split="val")
+    log.info(
+        "temperature %.3f fitted on %d validation reviews: NLL %.4f -> %.4f",
+        calibration.temperature,
+        calibration.n_reviews,
+        calibration.nll,
+        calibration.nll_calibrated,
+    )
+    return calibration
+
+
 def _log_outputs(
     run_id: str,
     module: SentimentClassifier,
@@ -284,12 +306,16 @@ def _log_outputs(
     data: PreparedData,
     metrics: dict[str, float],
     registered_model_name: str | None,
+    calibration: Calibration,
 ) -> tuple[str, int | None]:
     """Figures, summary metrics and the raw-text model; the run ends FAILED if any of it fails."""
     client = MlflowClient()
     assert module.test_confusion is not None
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(metrics)
+        # temperature, val_nll, val_nll_calibrated; T also as a parameter of the logged model.
+        mlflow.log_metrics(calibration.metrics())
+        mlflow.log_param("temperature", calibration.temperature)
         log_datasets(data)
         for name, figure in (
             ("training_curves.png", curves_figure(client, run_id)),
@@ -297,7 +323,11 @@ def _log_outputs(
         ):
             mlflow.log_figure(figure, name)
         info = log_sentiment_model(
-            module.net.cpu(), preset, data.vocab, registered_model_name=registered_model_name
+            module.net.cpu(),
+            preset,
+            data.vocab,
+            registered_model_name=registered_model_name,
+            calibration=calibration,
         )
     # MLflow 3 logs models as their own entities: `models:/m-<id>` names this one exactly.
     return info.model_uri, info.registered_model_version

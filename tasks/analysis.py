@@ -14,6 +14,7 @@ from analysis.behaviour.suite import BehaviourReport, run_behaviour_suite
 from analysis.common.artifacts import ANALYSIS_DIR, log_folder, logged_model
 from analysis.common.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from analysis.errors.analyse import AnalysisSummary, analyse_errors
+from analysis.errors.label_issues import attach_texts
 from data.prepare import PreparedData
 from data.text import tokenize
 from models.memory import release_free_memory
@@ -29,14 +30,23 @@ def analyse_model(
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     split: str = "test",
     explain_ids: list[str] | None = None,
+    label_probs: str | None = None,
 ) -> AnalysisSummary:
-    """Analyse the model at `model_uri`, logged by `run_id`, on `split`; artifacts land under `analysis/`."""
+    """Analyse the model at `model_uri`, logged by `run_id`, on `split`; artifacts land under `analysis/`.
+
+    `label_probs`: the training split's out-of-sample probabilities (`tasks.data.train_label_probs`),
+    so the likely label errors cover the training reviews too.
+    """
     model = logged_model(model_uri)
     data = PreparedData.load(prepared_dir)
     samples, ids = data.split(split)
     metadata = pd.read_parquet(metadata_path)
     if not metadata["review_id"].equals(samples["review_id"]):
         raise ValueError(f"text metadata {metadata_path} does not match the {split} split")
+    train_probs = None
+    if label_probs is not None:
+        train, _ = data.split("train")
+        train_probs = attach_texts(pd.read_parquet(label_probs), train["review_id"], train["text"])
     with tempfile.TemporaryDirectory(prefix="analysis-") as tmp:
         out_dir = Path(tmp) / ANALYSIS_DIR
         result = analyse_errors(
@@ -50,6 +60,8 @@ def analyse_model(
             explain_ids=list(explain_ids or []),
             tokenize=tokenize,
             model_name=model_name,
+            temperature=model.temperature,  # fitted at training; 1 for a model logged before
+            train_probs=train_probs,
         )
         log_folder(run_id, out_dir, ANALYSIS_DIR)
         with mlflow.start_run(run_id=run_id):
@@ -58,6 +70,10 @@ def analyse_model(
             mlflow.log_metrics(
                 {f"analysis_seconds_{step}": float(sec) for step, sec in result.timings.items()}
             )
+            if result.calibration is not None:  # <split>_ece, _brier, their _calibrated, T
+                mlflow.log_metrics(result.calibration.metrics(split))
+            if result.label_issues is not None and split == "test":
+                mlflow.log_metrics(result.label_issues.metrics())  # label_issues_*, test_acc_...
     release_free_memory()
     return result.summary(run_id)
 

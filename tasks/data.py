@@ -9,6 +9,7 @@ strings (paths and hashes), so nothing is ever unpickled.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -16,14 +17,23 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from analysis.common.schema import METADATA_COLUMNS
+from analysis.errors.label_issues import (
+    CV_VERSION,
+    OOF_COLUMNS,
+    cross_validated_probs,
+    flag_label_issues,
+)
 from analysis.errors.text_metadata import text_metadata
 from config import get_settings
 from data.cache import atomic_write_parquet, load_entry, params_hash, sweep_stale_temps
+from data.clean import drop_train_reviews
 from data.imdb import resolve_source, source_sha256
 from data.intake import default_inbox, drain_inbox, load_leakage_hashes
-from data.prepare import SYNTHETIC_SIZE, PreparedData, prepare_dataset
+from data.prepare import SYNTHETIC_SIZE, PreparedData, movie_groups, prepare_dataset
 from data.versions import DataVersion, resolve_version
 from models.memory import release_free_memory
+
+log = logging.getLogger(__name__)
 
 
 # No task retries: a missing local path fails at once with its message; downloads are retried
@@ -124,3 +134,53 @@ def compute_text_metadata(prepared_dir: str, split: str = "test") -> str:
         atomic_write_parquet(path, pd.concat([frame[["review_id"]], metadata], axis=1))
         release_free_memory()
     return str(path)
+
+
+@task(name="train-label-probs", cache_policy=NO_CACHE, persist_result=False)
+def train_label_probs(prepared_dir: str) -> str:
+    """Out-of-sample P(positive) of every training review (`label_issues.cross_validated_probs`:
+    TF-IDF + logistic regression in folds grouped by movie), computed once per dataset version.
+
+    It depends only on the data, so both models' analyses and the `drop_label_issues` option share
+    it; the parquet file is keyed by the prepared data's hash and the CV's version, and recomputed
+    when it is unreadable or its rows are not the training split's reviews and labels.
+    """
+    data = PreparedData.load(prepared_dir)
+    frame, _ = data.split("train")
+    folder = get_settings().data_cache_dir / "label_probs"
+    sweep_stale_temps(folder)
+    path = folder / f"{data.data_hash}-cv{CV_VERSION}-train.parquet"
+
+    def read_checked(entry: Path) -> pd.DataFrame:
+        cached = pd.read_parquet(entry)
+        if list(cached.columns) != list(OOF_COLUMNS):
+            raise ValueError(f"columns {list(cached.columns)}")
+        same_rows = cached["review_id"].astype(str).equals(frame["review_id"].astype(str))
+        if not same_rows or not (cached["label"].to_numpy() == frame["label"].to_numpy()).all():
+            raise ValueError("its rows are not the training split's reviews and labels")
+        return cached
+
+    if load_entry(path, read_checked) is None:
+        probs = cross_validated_probs(frame, movie_groups(frame).to_numpy())
+        atomic_write_parquet(path, probs)
+        release_free_memory()
+    return str(path)
+
+
+@task(name="drop-label-issues", cache_policy=NO_CACHE, persist_result=False)
+def clean_training_split(prepared_dir: str, label_probs: str) -> str:
+    """The prepared folder without the training reviews flagged as likely mislabelled (cleanlab on
+    `label_probs`); its data version ends `+clean.<digest>` (see `data.clean`)."""
+    probs = pd.read_parquet(label_probs)
+    flags = flag_label_issues(probs["label"].to_numpy(), probs["prob_positive"].to_numpy())
+    folder = drop_train_reviews(prepared_dir, probs.loc[flags.flagged, "review_id"])
+    cleaned = PreparedData.load(folder)
+    log.info(
+        "training on %s: %d of %d training reviews set aside as likely mislabelled "
+        "(cleanlab estimate %d)",
+        cleaned.data_version,
+        cleaned.dropped_label_issues,
+        len(probs),
+        flags.estimate,
+    )
+    return str(folder)

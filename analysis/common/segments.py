@@ -7,8 +7,11 @@ champion, per segment) all cut the reviews by the same features with the same ru
   every finite value falls in exactly one bin and the maximum is never left out;
 - a feature with at most `DISCRETE_MAX_VALUES` distinct values (the star rating) is cut per value,
   since a range of a discrete feature is a made-up interval;
-- edges are equal-width (a histogram: bar heights stay honest) or quantiles (segments of similar
-  size), computed on the table the segments describe.
+- edges are equal-width (a histogram over the whole range) or quantiles (bins of similar size, so
+  no tail bin holds a handful of reviews whose mean loss is noise), computed on the table the
+  segments describe. Quantile cuts fall between distinct values (ties stay in one bin; a value
+  holding a bin's worth of reviews, zero out-of-vocabulary tokens say, is a bin of its own) and
+  leave every bin at least half an equal share of the reviews.
 """
 
 from __future__ import annotations
@@ -106,8 +109,35 @@ def edges(values: np.ndarray, n_bins: int, rule: EdgeRule = "equal_width") -> np
     if lo == hi:
         return np.array([lo - 0.5, hi + 0.5])
     if rule == "quantile":
-        return np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)))
+        return _quantile_edges(values, n_bins)
     return np.histogram_bin_edges(values, bins=n_bins, range=(lo, hi))
+
+
+def _quantile_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """Equal-count edges with ties kept together and a minimum support per bin.
+
+    Each cut goes between two distinct values (an edge is the first value above the cut, so
+    [left, right) holds whole tie groups), at the rank nearest an equal share of the reviews not
+    yet binned; a cut that would leave fewer than half an equal share (n / (2 x n_bins)) on either
+    side is not made. So a value holding a bin's worth of reviews or more (zero out-of-vocabulary
+    tokens, say) is a bin of its own, the bins after it share the rest equally, and no tail bin
+    holds a handful of reviews.
+    """
+    ordered = np.sort(values)
+    n = len(ordered)
+    min_count = max(1, math.ceil(n / (2 * n_bins)))
+    _, first = np.unique(ordered, return_index=True)
+    cuts = first[1:]  # rank of the first review of each distinct value but the least
+    out, prev = [ordered[0]], 0
+    for bins_left in range(n_bins, 1, -1):
+        allowed = cuts[(cuts - prev >= min_count) & (n - cuts >= min_count)]
+        if len(allowed) == 0:
+            break
+        target = prev + (n - prev) / bins_left
+        prev = int(allowed[np.argmin(np.abs(allowed - target))])
+        out.append(ordered[prev])
+    out.append(ordered[-1])
+    return np.unique(out)
 
 
 def assign_bins(values: np.ndarray, bin_edges: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ per-review table and writes the artifacts listed in its module docstring.
     attributions.py   Integrated Gradients per token; global token importance
     heatmap.py        per-word heat-map pages of attributions
     movies.py         errors per movie
+    calibration.py    ECE, Brier score, reliability diagram: raw and after the model's temperature
     insights.py       weak segments and the words the model leans on, in plain sentences
 
 A new analysis of one model goes here as a pure function, called from `analyse.py`.

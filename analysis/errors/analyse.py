@@ -7,12 +7,20 @@ Files written into `out_dir` (the lead's Prefect task logs the folder to MLflow 
     heatmaps/top_loss.html            word attributions of the `top_k_heatmaps` highest-loss reviews
     heatmaps/review_<id>.html         one page per review id requested in `explain_ids`
     metadata_loss.png    loss against length, OOV count, subjectivity, confidence, polarity, rating
-    metadata_loss.csv    per-bin figures and each feature's Spearman rho with loss
-    clusters.csv         per-cluster size, accuracy, loss, OOV, length, polarity, distinctive words
+                         (quantile bins, mean loss with its bootstrap interval as error bars)
+    metadata_loss.csv    per-bin figures (mean loss, loss_low/loss_high) and each feature's Spearman
+                         rho with loss
+    clusters.csv         per cluster (k-means, predicted-class direction removed): size, accuracy,
+                         loss and its lift with an interval, share predicted positive, what sets it
+                         apart, OOV, length, polarity, distinctive words
     clusters.png         the clusters on the 2-D map, plus one small map per cluster
     token_importance.csv per word: mean IG toward "positive" over a fixed, id-hashed subset of
                          reviews (the same reviews for every model, so runs can be compared)
     movies.csv           per movie with 10+ reviews: error rate, mean loss, share positive, worst first
+    calibration.png      reliability diagram of P(positive), raw and after the model's temperature
+    calibration.csv      its bins, then ECE and Brier score per segment, raw and calibrated
+    label_issues.csv     likely label errors (`label_issues`): test, and train when its
+                         out-of-sample probabilities are given; given and suggested label, score
     insights.md          the weak segments in plain sentences, the words the model leans on and the
                          movies whose reviews it gets wrong most
 """
@@ -40,6 +48,13 @@ from analysis.errors.attributions import (
     importance_rows,
     token_importance,
 )
+from analysis.errors.calibration import (
+    CalibrationReport,
+    calibration_markdown,
+    calibration_report,
+    head_logits,
+    plot_reliability,
+)
 from analysis.errors.clustering import K_RANGE, choose_clusters, cluster_table, plot_clusters
 from analysis.errors.dashboard import (
     metadata_loss_table,
@@ -53,6 +68,7 @@ from analysis.errors.insights import (
     segment_stats,
     weak_segments,
 )
+from analysis.errors.label_issues import LabelIssues, label_issues
 from analysis.errors.movies import movie_errors, movies_markdown
 from analysis.errors.population import (
     DEFAULT_MAX_POINTS,
@@ -63,6 +79,7 @@ from analysis.errors.population import (
 )
 from analysis.errors.predict import build_sample_table, predict
 from analysis.errors.text_metadata import text_metadata
+from models.calibration import check_temperature
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +97,9 @@ OUTPUT_FILES = {
     "insights": "insights.md",
     "token_importance": "token_importance.csv",
     "movies": "movies.csv",
+    "calibration_png": "calibration.png",
+    "calibration_csv": "calibration.csv",
+    "label_issues": "label_issues.csv",
 }
 
 
@@ -94,6 +114,8 @@ class ErrorAnalysis:
     importance: pd.DataFrame  # per word: mean attribution toward positive
     timings: dict[str, float]  # seconds per step
     paths: dict[str, Path] = field(default_factory=dict)  # result key -> file written
+    calibration: CalibrationReport | None = None  # None only for an empty evaluation set
+    label_issues: LabelIssues | None = None  # None only for an empty evaluation set
 
     def summary(self, run_id: str) -> AnalysisSummary:
         return AnalysisSummary(
@@ -171,6 +193,8 @@ def analyse_errors(
     batch_size: int = 64,
     n_jobs: int = 2,
     progress: bool = True,
+    temperature: float = 1.0,
+    train_probs: pd.DataFrame | None = None,
 ) -> ErrorAnalysis:
     """Run the error analysis and write the files listed in the module docstring into `out_dir`.
 
@@ -182,10 +206,16 @@ def analyse_errors(
     token importance; 0 skips it.
 
     `thresholds` decide which segments insights.md calls weak.
+    `temperature` is the model's (the logged model's `.temperature`, 1 for one logged before
+    calibration): calibration.png/csv and insights.md compare its probabilities with the raw ones;
+    everything else (the table's `prob_positive`, losses, attributions) is the raw network's.
+    `train_probs` (review_id, label, prob_positive, text: out-of-sample, from
+    `label_issues.cross_validated_probs`) adds the training split to the likely label errors.
     Raises ValueError (before any heavy work) for an unknown id in `explain_ids` or misaligned
     inputs. An empty `samples` writes an empty table and an insights.md that says so.
     """
     _validate(samples, ids, metadata, explain_ids)
+    check_temperature(temperature)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = samples.reset_index(drop=True)
@@ -214,8 +244,9 @@ def analyse_errors(
         xy = reduce_2d(latent, random_state=umap_random_state)
         table["x"], table["y"] = xy[:, 0], xy[:, 1]
     with _timed(timings, "clustering"):
-        table["cluster"], silhouettes = choose_clusters(latent, k_range)
-        clusters = cluster_table(table, texts.tolist(), table["cluster"].to_numpy())
+        clustering = choose_clusters(latent, k_range, predicted=table["pred"].to_numpy())
+        table["cluster"], silhouettes = clustering.labels, clustering.silhouette
+        clusters = cluster_table(table, texts.tolist(), clustering.labels, thresholds=thresholds)
         clusters.to_csv(paths["clusters_csv"], index=False)
         plot_clusters(table, paths["clusters_png"], clusters)
     with _timed(timings, "population"):
@@ -248,15 +279,25 @@ def analyse_errors(
         importance = token_importance(net, ids[rows], vocab, n_steps=n_steps, progress=progress)
         importance.to_csv(paths["token_importance"], index=False)
     with _timed(timings, "metadata_loss"):
-        bins_table = metadata_loss_table(table)
+        bins_table = metadata_loss_table(table, thresholds=thresholds)
         write_metadata_loss_csv(bins_table, paths["metadata_loss_csv"])
         plot_metadata_loss(
             table,
             paths["metadata_loss_png"],
             bins_table=bins_table,
         )
+    with _timed(timings, "calibration"):
+        # The table keeps the raw net's probabilities and losses; only this step applies T.
+        calibration = calibration_report(
+            head_logits(net, latent), table["label"], temperature, table, thresholds=thresholds
+        )
+        calibration.table().to_csv(paths["calibration_csv"], index=False)
+        plot_reliability(calibration, paths["calibration_png"])
+    with _timed(timings, "label_issues"):
+        issues = label_issues(table.assign(text=texts.to_numpy()), train_probs)
+        issues.table.to_csv(paths["label_issues"], index=False)
     with _timed(timings, "insights"):
-        candidates = segment_stats(table, clusters=clusters)
+        candidates = segment_stats(table, clusters=clusters, thresholds=thresholds)
         segments = weak_segments(candidates, thresholds)
         text = insights_markdown(
             segments, table, candidates=candidates, clusters=clusters, thresholds=thresholds
@@ -265,6 +306,8 @@ def analyse_errors(
         movies = movie_errors(table, samples.get("movie"))
         movies.to_csv(paths["movies"], index=False)
         text += movies_markdown(movies)
+        text += calibration_markdown(calibration)
+        text += issues.markdown()
         paths["insights"].write_text(text, encoding="utf-8")
     table.to_parquet(paths["samples"], index=False)
     logger.info(
@@ -272,7 +315,9 @@ def analyse_errors(
         silhouettes,
         {k: round(v, 1) for k, v in timings.items()},
     )
-    return ErrorAnalysis(table, clusters, segments, silhouettes, importance, timings, paths)
+    return ErrorAnalysis(
+        table, clusters, segments, silhouettes, importance, timings, paths, calibration, issues
+    )
 
 
 def _write_heatmaps(

@@ -1,9 +1,16 @@
 """Loss against review metadata: per-bin figures, Spearman correlations and one picture.
 
-`metadata_loss.csv` holds one row per (feature, bin) with the bin's edges, count, mean loss and
-accuracy; the feature's Spearman rho/p with loss are repeated on each of its rows (one file is
-easier to load and filter in the MLflow UI than two). Undefined values (an empty bin, a constant
-feature) are written as empty cells, never "nan".
+Bins are quantiles under the one bin rule of `common.segments` (a feature with few values, the
+rating, per value): every bin holds a similar share of the reviews, so no tail bin of a handful of
+reviews draws a mean-loss point that looks like a finding and is noise. Each bin's mean loss comes
+with its bootstrap interval (`common.bootstrap`, `Thresholds.n_boot` resamples), drawn as an error
+bar: a point is a finding only where its bar clears the overall mean.
+
+`metadata_loss.csv` holds one row per (feature, bin) with the bin's edges (equal for a per-value
+bin), count, median value, mean loss with its interval (`loss_low`, `loss_high`) and accuracy; the
+feature's Spearman rho/p with loss are repeated on each of its rows (one file is easier to load
+and filter in the MLflow UI than two). Undefined values (a constant feature's rho) are written as
+empty cells, never "nan".
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
+from analysis.common.bootstrap import CI_LEVEL, bootstrap_mean_ci, segment_rng
 from analysis.common.render import DPI
-from analysis.common.segments import DASHBOARD_FEATURES, assign_bins, edges
+from analysis.common.segments import DASHBOARD_FEATURES, EdgeRule, feature_segments
 from analysis.common.segments import feature as feature_info
+from analysis.common.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +40,10 @@ BIN_COLUMNS = (
     "bin_left",
     "bin_right",
     "count",
+    "median",
     "mean_loss",
+    "loss_low",
+    "loss_high",
     "accuracy",
     "spearman_rho",
     "spearman_p",
@@ -53,12 +65,20 @@ def spearman(values: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
 
 
 def metadata_loss_table(
-    table: pd.DataFrame, features: Sequence[str] = DASHBOARD_FEATURES, bins: int = 10
+    table: pd.DataFrame,
+    features: Sequence[str] = DASHBOARD_FEATURES,
+    bins: int = 10,
+    *,
+    rule: EdgeRule = "quantile",
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Per feature per bin: edges, count, mean loss, accuracy, plus the feature's Spearman rho/p.
+    """Per feature per non-empty bin: edges, count, median value, mean loss with its bootstrap
+    interval, accuracy, plus the feature's Spearman rho/p.
 
-    Equal-width bins (a histogram, so bar heights are honest) under the one bin rule of
-    `common.segments`. Features missing from `table` are skipped with a warning.
+    Bins are `common.segments.feature_segments` under `rule` (per value for a feature with few
+    values); intervals use `thresholds.n_boot` resamples, seeded per bin. Features missing from
+    `table` are skipped with a warning.
     """
     correct = (table["pred"] == table["label"]).to_numpy()
     loss = table["loss"].to_numpy(dtype=float)
@@ -68,21 +88,26 @@ def metadata_loss_table(
             logger.warning("metadata_loss_table: no column %r, skipped", feature)
             continue
         values = table[feature].to_numpy(dtype=float)
-        bin_edges = edges(values, bins, "equal_width")
         rho, p = spearman(values, loss)
-        which = assign_bins(values, bin_edges)
-        for b in range(len(bin_edges) - 1):
-            members = which == b
-            count = int(members.sum())
+        for b, seg in enumerate(feature_segments(values, feature, bins, rule)):
+            members = seg.mask
+            low, high = bootstrap_mean_ci(
+                loss[members], thresholds.n_boot, segment_rng(seed, seg.name)
+            )
+            median = float(np.median(values[members]))
             rows.append(
                 {
                     "feature": feature,
                     "bin": b,
-                    "bin_left": float(bin_edges[b]),
-                    "bin_right": float(bin_edges[b + 1]),
-                    "count": count,
-                    "mean_loss": float(loss[members].mean()) if count else math.nan,
-                    "accuracy": float(correct[members].mean()) if count else math.nan,
+                    # a per-value bin (the rating) is the single value
+                    "bin_left": median if seg.left is None else seg.left,
+                    "bin_right": median if seg.right is None else seg.right,
+                    "count": int(members.sum()),
+                    "median": median,
+                    "mean_loss": float(loss[members].mean()),
+                    "loss_low": low,
+                    "loss_high": high,
+                    "accuracy": float(correct[members].mean()),
                     "spearman_rho": rho,
                     "spearman_p": p,
                 }
@@ -104,7 +129,12 @@ def plot_metadata_loss(
     bins: int = 10,
     bins_table: pd.DataFrame | None = None,
 ) -> Path:
-    """One panel per feature: histogram (bars, left axis) and mean loss per bin (line, right axis)."""
+    """One panel per feature: histogram (bars, left axis) and mean loss per bin with its bootstrap
+    interval (error bars at the bin's median value, right axis).
+
+    Quantile bins differ in width, so a bar's height is reviews per unit of the feature (a
+    histogram's density: the area is the count); a per-value feature's bars are plain counts.
+    """
     if bins_table is None:
         bins_table = metadata_loss_table(table, features, bins)
     present = [f for f in features if f in set(bins_table["feature"])]
@@ -115,13 +145,45 @@ def plot_metadata_loss(
     overall = float(table["loss"].mean()) if len(table) else math.nan
     for ax, feature in zip(axes.flat, present, strict=False):
         part = bins_table[bins_table["feature"] == feature]
-        centres = ((part["bin_left"] + part["bin_right"]) / 2).to_numpy()
-        widths = (part["bin_right"] - part["bin_left"]).to_numpy()
-        ax.bar(centres, part["count"], width=widths * 0.92, color="#b8c7d9", label="reviews (left)")
+        left, right_edge = part["bin_left"].to_numpy(), part["bin_right"].to_numpy()
+        widths = right_edge - left
+        count = part["count"].to_numpy(dtype=float)
+        if np.all(widths == 0):  # one bar per value
+            gaps = np.diff(np.unique(left))
+            width = 0.8 * (float(gaps.min()) if len(gaps) else 1.0)
+            ax.bar(left, count, width=width, color="#b8c7d9", label="reviews (left)")
+            ax.set_ylabel("reviews", fontsize=9)
+        else:
+            ax.bar(
+                left,
+                count / np.where(widths > 0, widths, 1.0),
+                width=widths,
+                align="edge",
+                color="#b8c7d9",
+                edgecolor="white",
+                linewidth=0.6,
+                label="reviews (left)",
+            )
+            ax.set_ylabel("reviews per unit (density)", fontsize=9)
+            if left.min() >= 0 and right_edge.max() > 10 * np.median(part["median"]):
+                # a long right tail (length): a log axis keeps the bulk of the reviews readable
+                ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xlabel(feature_info(feature).axis_label, fontsize=9)
-        ax.set_ylabel("reviews", fontsize=9)
         right = ax.twinx()
-        right.plot(centres, part["mean_loss"], "o-", color="#c0392b", label="mean loss (right)")
+        mean = part["mean_loss"].to_numpy(dtype=float)
+        spread = np.vstack([mean - part["loss_low"], part["loss_high"] - mean])
+        right.errorbar(
+            part["median"],
+            mean,
+            yerr=np.clip(spread, 0, None),
+            fmt="o-",
+            color="#c0392b",
+            ecolor="#c0392b",
+            elinewidth=1.2,
+            capsize=3,
+            markersize=4,
+            label=f"mean loss, {CI_LEVEL:.0%} CI (right)",
+        )
         if math.isfinite(overall):
             right.axhline(overall, color="#c0392b", ls=":", lw=1, label="overall mean loss")
         right.set_ylabel("mean loss (nats)", fontsize=9, color="#c0392b")

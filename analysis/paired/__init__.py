@@ -12,6 +12,8 @@ Modules (computation apart from display; tables in and typed results out):
     pairing            the core both share: `pair_tables` (join two per-review tables, checked),
                        `outcome` (the right/wrong 2x2), `FlipCounts`
     dense_vs_cnn       loss transfer, triage, phrase scores and sign flips, `Comparison`, `compare`
+    label_errors       the test reviews each model flags as likely label errors (cleanlab); a
+                       comparison sets aside those both flag (`loss_reduction_..._clean`)
     comparison_report  its Markdown + self-contained HTML page and CSVs: `write_comparison`
     runs               `compare_runs`: two logged MLflow runs -> the page; `main` (the CLI
                        `python -m analysis.compare`)

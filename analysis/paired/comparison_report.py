@@ -82,6 +82,24 @@ def _transfer_sentence(transfer: LossTransfer) -> str:
     )
 
 
+def _label_error_sentence(comp: Comparison) -> str | None:
+    """How many of A's top losses are likely label errors, and A's worst under B without them."""
+    errors, clean = comp.label_errors, comp.transfer_ab_clean
+    if errors is None:
+        return None
+    a, b = comp.name_a, comp.name_b
+    top = errors.counts_among(comp.transfer_ab.table["review_id"])
+    text = (
+        f"{top['both']} of {a}'s top {comp.transfer_ab.n} losses are likely label errors, flagged "
+        f"by confident learning under both models' probabilities ({a}'s flag {top[a]} of them, "
+        f"{b}'s {top[b]}); {len(errors.both):,} test reviews in all are flagged by both."
+    )
+    if clean is None:
+        return f"{text} No review is left once they are set aside."
+    sentence = _transfer_sentence(clean)
+    return f"{text} Once they are set aside: {sentence[0].lower()}{sentence[1:]}"
+
+
 def _behaviour_frame(behaviour: pd.DataFrame, name_a: str, name_b: str) -> pd.DataFrame:
     missing = [c for c in ("check", name_a, name_b) if c not in behaviour.columns]
     if missing:
@@ -159,6 +177,12 @@ def comparison_report(
             note = f"First {len(shown)} of {transfer.n} rows; all are in the CSV."
             md += [f"_{note}_", ""]
             h.append(f'<p class="muted">{html.escape(note)}</p>')
+
+    sentence = _label_error_sentence(comp)
+    if sentence is not None:
+        heading = f"{a}'s top {comp.top_k} losses once likely label errors are set aside"
+        md += [f"### {heading}", "", sentence, ""]
+        h += [f"<h3>{html.escape(heading)}</h3>", f'<p class="big">{html.escape(sentence)}</p>']
 
     intro = (
         f"Confident = confidence >= {comp.confident:g} for both models "

@@ -5,7 +5,8 @@ prob_positive, loss, confidence, ...), model A ("dense": order-blind) and model 
 local context), plus per-token Integrated Gradients of each model for phrase-level views. The
 tables are joined once by `pairing.pair_tables`; display is in `comparison_report`.
 
-    loss_transfer      A's top-k highest-loss reviews and B's loss on them (and the other way round)
+    loss_transfer      A's top-k highest-loss reviews and B's loss on them (and the other way round);
+                       again once the likely label errors (`label_errors`) are set aside
     triage             both wrong (confidently or not), only A wrong, only B wrong, both right
     phrase_scores      IG summed over each bigram/trigram occurrence, averaged per phrase
     phrase_sign_flips  phrases the two models read with opposite sign
@@ -25,6 +26,7 @@ import pandas as pd
 
 from analysis.common.schema import OOV_ID, PAD_ID
 from analysis.common.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from analysis.paired.label_errors import PairedLabelErrors, paired_label_errors
 from analysis.paired.pairing import check_names, outcome, pair_tables
 
 TRIAGE_CATEGORIES = (
@@ -352,6 +354,9 @@ class Comparison:
     triage: Triage
     phrase_flips: pd.DataFrame | None = None
     texts: dict[str, str] = field(default_factory=dict)  # review_id -> raw text, for examples
+    label_errors: PairedLabelErrors | None = None  # each model's likely label errors
+    # A's worst under B once the reviews both models flag are set aside (None: nothing left)
+    transfer_ab_clean: LossTransfer | None = None
 
 
 def compare(
@@ -376,6 +381,8 @@ def compare(
     is used if present.
     """
     joined = pair(a, b, name_a, name_b)
+    label_errors = paired_label_errors(a, b, name_a, name_b)
+    clean = joined[~joined["review_id"].isin(label_errors.both)]
     if texts is None and "text" in a.columns:
         texts = dict(zip(a["review_id"].astype(str), a["text"], strict=True))
     flips = None
@@ -392,6 +399,8 @@ def compare(
         triage=_triage(joined, name_a, name_b, thresholds, n_examples),
         phrase_flips=flips,
         texts={str(k): str(v) for k, v in dict(texts or {}).items()},
+        label_errors=label_errors,
+        transfer_ab_clean=_transfer(clean, name_a, name_b, top_k) if len(clean) else None,
     )
 
 
@@ -399,7 +408,9 @@ def comparison_numbers(comp: Comparison) -> dict[str, float]:
     """Flat, finite numbers for MLflow metrics.
 
     loss_reduction_<a>_top<k>_by_<b>, top<k>_<a>_mean_loss_<a|b> (both ways), triage_<category>
-    and triage_<category>_share, and each model's test metrics as <name>_<key>.
+    and triage_<category>_share, and each model's test metrics as <name>_<key>; with likely label
+    errors set aside: loss_reduction_<a>_top<k>_by_<b>_clean, top<k>_<a>_label_errors (of A's
+    top k, how many both models flag) and label_errors_both (flagged by both, all test reviews).
     """
     a, b, k = comp.name_a, comp.name_b, comp.top_k
     numbers: dict[str, float] = {}
@@ -408,6 +419,12 @@ def comparison_numbers(comp: Comparison) -> dict[str, float]:
         numbers[f"loss_reduction_{src}_top{k}_by_{dst}"] = t.loss_reduction
         numbers[f"top{k}_{src}_mean_loss_{src}"] = t.mean_loss_source
         numbers[f"top{k}_{src}_mean_loss_{dst}"] = t.mean_loss_target
+    if comp.label_errors is not None:
+        top = comp.label_errors.counts_among(comp.transfer_ab.table["review_id"])
+        numbers[f"top{k}_{a}_label_errors"] = float(top["both"])
+        numbers["label_errors_both"] = float(len(comp.label_errors.both))
+    if comp.transfer_ab_clean is not None:
+        numbers[f"loss_reduction_{a}_top{k}_by_{b}_clean"] = comp.transfer_ab_clean.loss_reduction
     for row in comp.triage.counts.itertuples(index=False):
         numbers[f"triage_{row.category}"] = float(row.count)
         numbers[f"triage_{row.category}_share"] = float(row.share)

@@ -8,7 +8,10 @@ then a batch of new reviews whose intake event triggers the weekly-retrain deplo
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -246,3 +249,143 @@ def test_an_accepted_batch_triggers_the_retraining_deployment(stack) -> None:
         drift = {a.path for a in client.list_artifacts(run.info.run_id, "drift")}
         assert {"drift/report.html", "drift/report.md"} <= drift
         assert run.data.metrics["drift_new_any"] == 1.0  # the slang-heavy batch is flagged
+
+
+# --- The UI path, in a real browser: what a user opens after a run. -----------------------------
+
+UI_TIMEOUT_MS = 120_000  # a slow machine, and the MLflow UI's bundle is large
+
+
+def chromium_or_skip() -> str:
+    """The chromium Playwright drives (Debian's: Playwright's own download fails here). Without it
+    or the playwright package the UI test skips, except in CI (`.ci/run` sets CI), where it fails:
+    there a missing browser is a broken set-up, not a reason to test less."""
+    missing = []
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("the playwright package (pip install -e '.[dev]')")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        missing.append("Debian's chromium (apt-get install chromium)")
+    if missing:
+        reason = f"the UI test needs {' and '.join(missing)}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; in CI it must run, not skip")
+        pytest.skip(reason)
+    return chromium
+
+
+def first_flow_run(api_url: str, deployment: str) -> dict:
+    """The oldest flow run of `deployment` (through the Prefect REST API)."""
+    body = {"deployments": {"name": {"any_": [deployment]}}, "sort": "START_TIME_ASC", "limit": 1}
+    request = urllib.request.Request(
+        f"{api_url}/flow_runs/filter",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)[0]
+
+
+def test_the_runs_read_in_the_mlflow_and_prefect_uis(stack) -> None:
+    """The first smoke run, as a user reads it: the MLflow UI's `dense-vs-cnn` run, its comparison
+    report and a model's interactive population map from the artifacts view (both HTML rendered in
+    the preview's iframe), then the flow run's summary artifact in the Prefect UI. Screenshots of
+    each step go to the stack's folder (`screenshots/`)."""
+    chromium = chromium_or_skip()
+    from playwright.sync_api import Page, expect, sync_playwright
+
+    shots = stack["root"] / "screenshots"
+    shots.mkdir(exist_ok=True)
+    client = MlflowClient(tracking_uri=stack["tracking_uri"])
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    # The tests above added more `dense-vs-cnn` runs: the first smoke run's is the oldest.
+    parent = client.search_runs(
+        [experiment.experiment_id],
+        "tags.kind = 'comparison'",
+        order_by=["attributes.start_time ASC"],
+        max_results=1,
+    )[0]
+    parent_id = parent.info.run_id
+    dense = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.mlflow.parentRunId = '{parent_id}' and tags.arch = 'dense'",
+    )[0]
+    flow_run = first_flow_run(stack["env"]["PREFECT_API_URL"], "smoke")
+    prefect_ui = stack["env"]["PREFECT_API_URL"].removesuffix("/api")
+
+    def visible(locator) -> None:
+        expect(locator).to_be_visible(timeout=UI_TIMEOUT_MS)
+
+    def shot(page: Page, name: str) -> None:
+        page.wait_for_timeout(1500)  # let transitions and plots settle for a readable image
+        page.screenshot(path=shots / f"{name}.png")
+
+    def open_artifact(page: Page, folder: str, name: str):
+        """Artifacts tab -> folder -> file; the preview's iframe (HTML renders sandboxed in it)."""
+        page.get_by_role("tab", name="Artifacts").click()
+        page.get_by_text(folder, exact=True).click()
+        page.get_by_text(name, exact=True).click()
+        visible(page.get_by_text(f"{folder}/{name}", exact=True))  # the preview's header
+        return page.locator("iframe").first.content_frame
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=["--no-sandbox"],  # root runs the tests
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        try:
+            # MLflow: home -> "Model training" (the UI opens on GenAI views) -> Experiments ->
+            # imdb-sentiment -> the runs table.
+            page.goto(stack["tracking_uri"])
+            page.get_by_text("Model training", exact=True).click()
+            page.get_by_role("link", name="Experiments").first.click()
+            page.get_by_role("link", name="imdb-sentiment", exact=True).click()
+            row = page.locator(f'a[href*="{parent_id}"]', has_text="dense-vs-cnn")
+            visible(row)
+            shot(page, "1-mlflow-runs")
+
+            row.click()
+            visible(page.get_by_role("heading", name="dense-vs-cnn"))
+            # The run's description points to the report to read first.
+            visible(page.get_by_role("link", name="comparison/report.html"))
+            shot(page, "2-mlflow-comparison-run")
+
+            report = open_artifact(page, "comparison", "report.html")
+            visible(report.get_by_role("heading", name="dense vs cnn", exact=True))
+            visible(report.get_by_role("heading", name="Headline numbers"))
+            shot(page, "3-mlflow-comparison-report")
+
+            # A nested model run, from the parent's "Child runs".
+            page.get_by_role("tab", name="Overview").click()
+            page.get_by_role("link", name=dense.info.run_name, exact=True).click()
+            visible(page.get_by_role("heading", name=dense.info.run_name))
+            population = open_artifact(page, "analysis", "population.html")
+            # plotly.js (inlined) drew the map: its svg exists only once the script ran.
+            visible(population.locator(".plotly-graph-div .main-svg").first)
+            expect(population.locator(".gtitle")).to_contain_text(
+                "latent space", timeout=UI_TIMEOUT_MS
+            )
+            shot(page, "4-mlflow-population")
+
+            # Prefect: the flow run's Artifacts tab -> the summary artifact.
+            page.goto(f"{prefect_ui}/runs/flow-run/{flow_run['id']}")
+            visible(page.get_by_text(flow_run["name"], exact=True).first)
+            page.get_by_text("Artifacts", exact=True).click()
+            card = page.get_by_text("imdb-sentiment-summary", exact=True).first
+            visible(card)
+            visible(page.get_by_text("Test metrics and promotion").first)
+            shot(page, "5-prefect-flow-run-artifacts")
+
+            card.click()
+            visible(page.get_by_role("heading", name="imdb-sentiment run"))
+            # The summary links the comparison run just read in MLflow (by its short id).
+            visible(page.get_by_text(parent_id[:8]).first)
+            shot(page, "6-prefect-summary")
+        except Exception:
+            page.screenshot(path=shots / "failure.png")
+            raise
+        finally:
+            browser.close()

@@ -32,6 +32,13 @@ def test_parameters_are_declared_once_by_the_flow_signature() -> None:
     assert flags == set(names)
 
 
+def test_drop_label_issues_is_off_by_default_and_a_switch() -> None:
+    assert validate_params().drop_label_issues is False
+    raw = vars(build_parser().parse_args(["--drop-label-issues"]))
+    assert raw == {"drop_label_issues": True}
+    assert validate_params(**raw).drop_label_issues is True
+
+
 def test_values_are_converted_and_archs_deduplicated() -> None:
     params = validate_params(
         archs=["cnn", "dense", "cnn"],

@@ -19,6 +19,7 @@ from mlflow.exceptions import MlflowException
 
 from config import get_settings
 from data.prepare import PreparedData
+from models.calibration import binary_logits, fit_temperature
 from models.cli import build_parser, main
 from models.networks import build_net
 from models.presets import ARCHS, PRESETS, get_preset
@@ -161,16 +162,22 @@ def cnn_model(trained: dict[str, TrainResult]) -> mlflow.pyfunc.PyFuncModel:
     return mlflow.pyfunc.load_model(f"models:/{registered_name('cnn')}/{version}")
 
 
-def checkpoint_probs(result: TrainResult, ids: np.ndarray) -> np.ndarray:
-    """P(positive) from the best checkpoint's weights, without MLflow."""
+def checkpoint_net(result: TrainResult) -> torch.nn.Module:
+    """The best checkpoint's network, without MLflow."""
     preset = get_preset(result.arch, "tuned", **TINY_OVERRIDES)
     net = build_net(result.arch, preset.vocab_size, **preset.net_kwargs())
     state = torch.load(result.best_checkpoint, map_location="cpu", weights_only=False)["state_dict"]
     net.load_state_dict(
         {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
     )
+    return net.eval()
+
+
+def checkpoint_probs(result: TrainResult, ids: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """P(positive) from the best checkpoint's weights, logits divided by `temperature`."""
     with torch.no_grad():
-        return net.eval()(torch.as_tensor(ids)).softmax(-1)[:, 1].numpy()
+        logits = checkpoint_net(result)(torch.as_tensor(ids))
+        return (logits / temperature).softmax(-1)[:, 1].numpy()
 
 
 @pytest.mark.slow
@@ -183,12 +190,33 @@ def test_pyfunc_matches_checkpoint_and_test_accuracy(
     assert list(predictions.columns) == ["label", "prob_positive"]
     assert set(predictions["label"].unique()) <= {0, 1}
     assert predictions["prob_positive"].between(0, 1).all()
+    # Served probabilities are temperature-scaled (calibration.json): the checkpoint's logits / T.
+    temperature = cnn_model.unwrap_python_model().temperature
     np.testing.assert_allclose(
-        predictions["prob_positive"], checkpoint_probs(result, ids), atol=1e-5
+        predictions["prob_positive"], checkpoint_probs(result, ids, temperature), atol=1e-5
     )
     # Raw text in, the logged test accuracy out: same vocabulary and standardisation.
     accuracy = float((predictions["label"].to_numpy() == test["label"].to_numpy()).mean())
     assert accuracy == pytest.approx(result.metrics["test_acc"], abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ARCHS)
+def test_temperature_is_fitted_on_validation_and_served(
+    trained: dict[str, TrainResult], client: MlflowClient, arch: str, tiny_prepared: Path
+):
+    result = trained[arch]
+    run = client.get_run(result.run_id)
+    metrics, params = run.data.metrics, run.data.params
+    # The logged T is the NLL-optimal one for the best checkpoint's validation logits.
+    val, ids = PreparedData.load(tiny_prepared).split("val")
+    margins = binary_logits(checkpoint_net(result), ids)
+    expected = fit_temperature(margins, val["label"].to_numpy())
+    assert metrics["temperature"] == pytest.approx(expected, rel=1e-4)
+    assert float(params["temperature"]) == pytest.approx(metrics["temperature"])
+    assert metrics["val_nll_calibrated"] <= metrics["val_nll"] + 1e-9
+    model = mlflow.pyfunc.load_model(result.model_uri).unwrap_python_model()
+    assert model.temperature == pytest.approx(metrics["temperature"])
 
 
 @pytest.mark.slow

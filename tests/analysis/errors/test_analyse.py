@@ -27,7 +27,20 @@ EXPECTED_FILES = {
     "insights.md",
     "token_importance.csv",
     "movies.csv",
+    "calibration.png",
+    "calibration.csv",
+    "label_issues.csv",
 }
+# Out-of-sample P(positive) of 40 training reviews: 2 per class confidently against the label.
+TRAIN_PROBS = pd.DataFrame(
+    {
+        "review_id": [f"t{i:02d}" for i in range(40)],
+        "label": [1] * 20 + [0] * 20,
+        "prob_positive": [0.95] * 18 + [0.02] * 2 + [0.05] * 18 + [0.98] * 2,
+        "text": [f"training review {i}" for i in range(40)],
+    }
+)
+PLANTED_TEMPERATURE = 2.0  # T != 1: the calibrated columns must differ from the raw ones
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +56,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         explain_ids=["r0003", "r0150"],
         tokenize=tokenize,
         progress=False,
+        temperature=PLANTED_TEMPERATURE,
+        train_probs=TRAIN_PROBS,
     )
     return {"result": result, "out": out, "samples": samples}
 
@@ -58,6 +73,45 @@ def test_writes_every_expected_file(run: dict[str, Any]) -> None:
     } == EXPECTED_FILES
     assert set(run["result"].timings) >= {"metadata", "predict", "umap", "attributions"}
     assert "nan" not in (out / "metadata_loss.csv").read_text().lower()
+
+
+def test_label_issues_cover_both_splits_in_the_csv_and_insights(run: dict[str, Any]) -> None:
+    issues, table = run["result"].label_issues, run["result"].table
+    assert issues is not None
+    csv = pd.read_csv(run["out"] / "label_issues.csv")
+    train = csv[csv["split"] == "train"]
+    assert set(train["review_id"]) == {"t18", "t19", "t38", "t39"}
+    test = csv[csv["split"] == "test"]
+    assert set(test["review_id"]) <= set(table["review_id"])
+    flagged = table["review_id"].isin(test["review_id"])
+    right = (table["pred"] == table["label"]).to_numpy()
+    assert issues.test_accuracy == pytest.approx(right.mean())
+    assert issues.test_accuracy_without == pytest.approx(right[~flagged.to_numpy()].mean())
+    insights = (run["out"] / "insights.md").read_text(encoding="utf-8")
+    assert "## Likely label errors" in insights and "### The 4 worst (train)" in insights
+    assert f"{issues.test_accuracy:.3f} as is; {issues.test_accuracy_without:.3f} with" in insights
+
+
+def test_calibration_artifacts_and_insights_section(run: dict[str, Any]) -> None:
+    out: Path = run["out"]
+    result = run["result"]
+    calibration = result.calibration
+    assert calibration is not None and calibration.temperature == PLANTED_TEMPERATURE
+    assert calibration.n_reviews == 200
+    # The table stays the raw network's: its Brier score is the report's raw one, not T's.
+    table = result.table
+    raw_brier = float(((table["prob_positive"] - table["label"]) ** 2).mean())
+    assert calibration.brier == pytest.approx(raw_brier, abs=1e-6)
+    assert calibration.brier_calibrated != pytest.approx(calibration.brier, abs=1e-4)
+    csv = pd.read_csv(out / "calibration.csv")
+    bins = csv[csv["part"] == "reliability"]
+    assert set(bins["probabilities"]) == {"raw", "calibrated"}
+    assert bins.groupby("probabilities")["count"].sum().tolist() == [200, 200]
+    assert set(csv.loc[csv["part"] == "segment", "feature"]) >= {"length", "oov_ratio"}
+    assert (out / "calibration.png").read_bytes()[:4] == b"\x89PNG"
+    insights = (out / "insights.md").read_text(encoding="utf-8")
+    assert "## Calibration" in insights and "T = 2.000" in insights
+    assert f"| ECE | {calibration.ece:.3f} | {calibration.ece_calibrated:.3f} |" in insights
 
 
 def test_token_importance_names_the_planted_words(run: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis.common.thresholds import Thresholds
 from analysis.errors.insights import find_weak_segments, insights_markdown, segment_stats
@@ -37,13 +38,19 @@ def test_planted_weak_segment_is_found_and_phrased() -> None:
     assert top["segment"] == "length bin 4" and top["kind"] == "feature"
     assert top["description"].startswith("Reviews with length of at least ")
     assert top["loss_ratio"] > 2 and abs(top["share"] - 0.2) < 0.01
-    assert (segments["loss_ratio"] >= 1.5).all() and (segments["share"] >= 0.02).all()
+    assert top["loss_low"] < top["mean_loss"] < top["loss_high"]
+    assert top["ratio_low"] == pytest.approx(top["loss_low"] / table["loss"].mean())
+    # weak means weak at the interval's lower bound
+    assert (segments["ratio_low"] >= 1.5).all() and (segments["share"] >= 0.02).all()
     assert segments["impact"].is_monotonic_decreasing
     text = insights_markdown(segments, table)
     first = next(line for line in text.splitlines() if line.startswith("1. "))
     share = f"{top['share']:.1%}"
     assert first.startswith(f"1. {top['description']} ({int(top['size']):,} reviews, {share}) have")
-    assert "x the mean loss; accuracy" in first and "overall." in first
+    interval = f"(95% CI {top['ratio_low']:.1f}x-{top['ratio_high']:.1f}x)"
+    assert f"{top['loss_ratio']:.1f}x the mean loss {interval}; accuracy" in first
+    assert "overall." in first
+    assert "at the lower bound of its 95% bootstrap interval" in text
 
 
 def test_no_weak_segment_is_said_honestly() -> None:
@@ -85,3 +92,42 @@ def test_empty_table() -> None:
     empty = planted_table().iloc[0:0]
     assert find_weak_segments(empty).empty
     assert "No samples to analyse" in insights_markdown(find_weak_segments(empty), empty)
+
+
+def test_a_small_noisy_segment_is_not_weak_and_a_small_steady_one_is() -> None:
+    """Two 3% buckets with 2x the mean loss: one from a few confidently wrong reviews (a wide
+    interval), one from every review losing more (a narrow one). Only the second is weak."""
+    table = planted_table(n=2000, weak_long=False, seed=3)
+    overall = table["loss"].mean()
+    noisy = np.arange(60)  # "more than 10% out-of-vocabulary tokens"
+    table.loc[noisy, "oov_ratio"] = 0.5
+    table.loc[noisy, "loss"] = 0.1
+    table.loc[noisy[:3], "loss"] = 2 * 60 * overall / 3  # three reviews carry the whole excess
+    steady = np.arange(60, 120)  # "short (<50 tokens)"
+    table.loc[:, "length"] = table["length"].clip(lower=50)
+    table.loc[steady, "length"] = 20
+    table.loc[steady, "loss"] = np.random.default_rng(0).uniform(1.9, 2.1, 60) * overall
+    stats = segment_stats(table).set_index("segment")
+    for name in ("oov_ratio>0.1", "short (<50 tokens)"):
+        # by its point estimate alone each would be called weak
+        assert stats.at[name, "loss_ratio"] >= 1.5 and stats.at[name, "share"] >= 0.02
+    assert (
+        stats.at["oov_ratio>0.1", "ratio_low"] < 1.5 < stats.at["short (<50 tokens)", "ratio_low"]
+    )
+    width = stats["ratio_high"] - stats["ratio_low"]
+    assert width["oov_ratio>0.1"] > 5 * width["short (<50 tokens)"]
+    weak = set(find_weak_segments(table)["segment"])
+    assert "short (<50 tokens)" in weak and "oov_ratio>0.1" not in weak
+
+
+def test_intervals_are_seeded_per_segment() -> None:
+    table = planted_table()
+    first, again = segment_stats(table), segment_stats(table)
+    pd.testing.assert_frame_equal(first, again)
+    fewer = segment_stats(table, features=("length",)).set_index("segment")
+    shared = fewer.index.intersection(first["segment"])
+    assert len(shared) >= 5  # the length bins at least
+    # adding segments (other features) leaves each segment's interval as it was
+    pd.testing.assert_series_equal(
+        first.set_index("segment").loc[shared, "loss_low"], fewer.loc[shared, "loss_low"]
+    )
