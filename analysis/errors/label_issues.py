@@ -1,7 +1,7 @@
 """Likely label errors: reviews whose given label the evidence says is wrong (confident learning).
 
-Many of the highest-loss reviews are not model errors but label errors (a review that calls the
-film "pure genius", filed under negative). Confident learning (`cleanlab`) finds them from
+Many of the highest-loss reviews are not model errors but label errors (a review full of praise
+and a 9.5/10, filed under negative). Confident learning (`cleanlab`) finds them from
 out-of-sample probabilities: per class, the mean probability a model gives the class on the
 reviews labelled with it is that class's threshold; a review labelled one class whose probability
 of the other reaches the other's threshold counts toward the confident joint, whose off-diagonal
