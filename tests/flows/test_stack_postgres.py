@@ -235,7 +235,12 @@ def test_a_run_whose_tracking_server_dies_fails_clearly_and_promotes_nothing(
             break
         time.sleep(2)
     assert run["state_type"] == "FAILED", run["state"]
-    logs = prefect_api(stack, "/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}})
+    # Newest first: a page holds 200 lines and the hook's line is among the last of a long run.
+    logs = prefect_api(
+        stack,
+        "/logs/filter",
+        {"logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_DESC", "limit": 200},
+    )
     said = [log["message"] for log in logs if "tracking store out of reach" in log["message"]]
     assert said, [log["message"][:300] for log in logs]
     assert f"MLflow tracking server {stack.mlflow_url} is unreachable" in said[0]
