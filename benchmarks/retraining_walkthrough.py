@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from config import PROJECT_ROOT
-from flows.stack import (
+from flows.servers import (
     Processes,
     deploy_and_start_worker,
     free_port,

@@ -25,7 +25,7 @@ from mlflow import MlflowClient
 from analysis.behaviour.cases import CHECKS
 from config import PROJECT_ROOT
 from data.prepare import PreparedData
-from flows.stack import (
+from flows.servers import (
     BIN,
     Processes,
     deploy_and_start_worker,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.stack import Stack, free_port, is_running, main, recorded, stack_status
+from flows.servers import free_port
+from flows.stack import Stack, is_running, main, recorded, stack_status
 
 pytestmark = pytest.mark.slow
 

@@ -29,7 +29,8 @@ import pytest
 from mlflow import MlflowClient
 
 from config import PROJECT_ROOT
-from flows.stack import Stack, free_port, is_running, prefect_cli, recorded, restart_mlflow
+from flows.servers import free_port, prefect_cli
+from flows.stack import Stack, is_running, recorded, restart_mlflow
 from flows.stack_postgres import PostgresSetupError, postgres_bin
 from tests.processes import MARKER, kill_marked, marked, new_marker, wait_until_none_marked
 

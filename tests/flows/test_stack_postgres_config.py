@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.stack import Stack, free_port, main, recorded
+from flows.servers import free_port
+from flows.stack import Stack, main, recorded
 from flows.stack_postgres import (
     Credentials,
     PostgresSetupError,
