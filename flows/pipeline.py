@@ -247,6 +247,7 @@ def imdb_sentiment(
             model_name=arch,
             thresholds=params.thresholds,
             label_probs=label_probs,
+            test_scores=run.test_scores,
         )
         for arch, run in trained.items()
     }

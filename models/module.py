@@ -19,6 +19,8 @@ from torchmetrics.classification import (
     BinaryF1Score,
 )
 
+from models.scores import prob_positive, score_batch
+
 Batch = tuple[Tensor, Tensor]  # (ids [B, L] int64, labels [B] int64)
 
 # Devices with a fused (one kernel per parameter group) AdamW in torch.
@@ -70,6 +72,11 @@ class SentimentClassifier(LightningModule):
         )
         self.test_confusion_metric = BinaryConfusionMatrix(sync_on_compute=False)
         self.test_confusion: Tensor | None = None
+        # Per test review, in the split's order: P(positive) and the latent vector, kept so the
+        # analysis reads them instead of scoring the test split a second time.
+        self._test_batches: list[tuple[Tensor, Tensor]] = []
+        self.test_prob_positive: Tensor | None = None
+        self.test_latent: Tensor | None = None
 
     def forward(self, ids: Tensor) -> Tensor:
         return self.net(ids)
@@ -100,15 +107,27 @@ class SentimentClassifier(LightningModule):
         self.log("val_loss", self.val_loss, on_epoch=True, prog_bar=True)
         self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True)
 
+    def on_test_epoch_start(self) -> None:
+        self._test_batches = []
+
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        prob_positive = self._evaluate(batch, self.test_loss, self.test_metrics)
-        self.test_confusion_metric.update(prob_positive, batch[1])
+        ids, labels = batch
+        logits, latent = score_batch(self.net, ids)  # what the analysis would compute
+        self.test_loss.update(F.cross_entropy(logits, labels), weight=len(labels))
+        prob = prob_positive(logits)
+        self.test_metrics.update(prob, labels)  # thresholded at 0.5 for acc/F1
+        self.test_confusion_metric.update(prob, labels)
+        self._test_batches.append((prob.detach().cpu(), latent.detach().cpu()))
         self.log("test_loss", self.test_loss, on_epoch=True)
         self.log_dict(self.test_metrics, on_epoch=True)
 
     def on_test_epoch_end(self) -> None:
         self.test_confusion = self.test_confusion_metric.compute().cpu()
         self.test_confusion_metric.reset()
+        if self._test_batches:
+            probs, latents = zip(*self._test_batches, strict=True)
+            self.test_prob_positive, self.test_latent = torch.cat(probs), torch.cat(latents)
+        self._test_batches = []
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         optimizer = adamw(self.net, self.hparams.learning_rate, self.hparams.weight_decay)

@@ -45,6 +45,7 @@ from models.presets import DEFAULT_PRESET, Arch, Preset, PresetName, check_seed,
 from models.pyfunc import log_sentiment_model
 from models.recovery import ProcessOwner
 from models.registry import registered_name
+from models.scores import SplitScores
 from models.tracking import configure_tracking, fail_run_if_not_finite, log_datasets
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ class TrainResult:
     train_seconds: float  # wall time of `fit` (training and validation epochs)
     epochs_trained: int
     n_parameters: int
+    # The test pass's per-review scores (`models.scores.SplitScores`), for the analysis to reuse;
+    # None on DDP ranks other than 0.
+    test_scores: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -257,8 +261,9 @@ def train(
     # A diverged model (inf/nan metrics) ends its run FAILED and is never logged or registered.
     fail_run_if_not_finite(run_id, metrics, mark_run=trainer.is_global_zero)
 
-    model_uri, registered_version = f"runs:/{run_id}/model", None
+    model_uri, registered_version, test_scores = f"runs:/{run_id}/model", None, None
     if trainer.is_global_zero:
+        test_scores = str(_save_test_scores(module, data.data, settings.output_dir, run_id))
         calibration = _fit_calibration(module, data)
         model_uri, registered_version = _log_outputs(
             run_id,
@@ -280,7 +285,22 @@ def train(
         train_seconds=train_seconds,
         epochs_trained=epochs_trained,
         n_parameters=n_parameters,
+        test_scores=test_scores,
     )
+
+
+def _save_test_scores(
+    module: SentimentClassifier, data: PreparedData, output_dir: Path, run_id: str
+) -> Path:
+    """The test pass's P(positive) and latent vectors, beside the ids of the reviews they score."""
+    assert module.test_prob_positive is not None and module.test_latent is not None
+    samples, _ = data.split("test")
+    scores = SplitScores(
+        samples["review_id"].astype(str).to_numpy(),
+        module.test_prob_positive.float().numpy(),
+        module.test_latent.float().numpy(),
+    )
+    return scores.save(output_dir / "test_scores" / f"{run_id}.npz")
 
 
 def _fit_calibration(module: SentimentClassifier, data: IMDBDataModule) -> Calibration:

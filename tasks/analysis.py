@@ -18,6 +18,7 @@ from analysis.errors.label_issues import attach_texts
 from data.prepare import PreparedData
 from data.text import tokenize
 from models.memory import release_free_memory
+from models.scores import SplitScores
 
 
 @task(name="analyse", retries=0)
@@ -31,11 +32,13 @@ def analyse_model(
     split: str = "test",
     explain_ids: list[str] | None = None,
     label_probs: str | None = None,
+    test_scores: str | None = None,
 ) -> AnalysisSummary:
     """Analyse the model at `model_uri`, logged by `run_id`, on `split`; artifacts land under `analysis/`.
 
     `label_probs`: the training split's out-of-sample probabilities (`tasks.data.train_label_probs`),
-    so the likely label errors cover the training reviews too.
+    so the likely label errors cover the training reviews too. `test_scores`: training's test pass
+    (`TrainResult.test_scores`), reused instead of scoring the split again, then deleted.
     """
     model = logged_model(model_uri)
     data = PreparedData.load(prepared_dir)
@@ -43,6 +46,7 @@ def analyse_model(
     metadata = pd.read_parquet(metadata_path)
     if not metadata["review_id"].equals(samples["review_id"]):
         raise ValueError(f"text metadata {metadata_path} does not match the {split} split")
+    scores = SplitScores.load(test_scores) if test_scores and split == "test" else None
     train_probs = None
     if label_probs is not None:
         train, _ = data.split("train")
@@ -62,6 +66,7 @@ def analyse_model(
             model_name=model_name,
             temperature=model.temperature,  # fitted at training; 1 for a model logged before
             train_probs=train_probs,
+            scores=scores,
         )
         log_folder(run_id, out_dir, ANALYSIS_DIR)
         with mlflow.start_run(run_id=run_id):
@@ -74,6 +79,8 @@ def analyse_model(
                 mlflow.log_metrics(result.calibration.metrics(split))
             if result.label_issues is not None and split == "test":
                 mlflow.log_metrics(result.label_issues.metrics())  # label_issues_*, test_acc_...
+    if test_scores:
+        Path(test_scores).unlink(missing_ok=True)  # read once; the analysis logged what it found
     release_free_memory()
     return result.summary(run_id)
 

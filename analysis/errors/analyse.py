@@ -80,6 +80,7 @@ from analysis.errors.population import (
 from analysis.errors.predict import build_sample_table, predict
 from analysis.errors.text_metadata import text_metadata
 from models.calibration import check_temperature
+from models.scores import SplitScores
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +196,7 @@ def analyse_errors(
     progress: bool = True,
     temperature: float = 1.0,
     train_probs: pd.DataFrame | None = None,
+    scores: SplitScores | None = None,
 ) -> ErrorAnalysis:
     """Run the error analysis and write the files listed in the module docstring into `out_dir`.
 
@@ -211,11 +213,15 @@ def analyse_errors(
     everything else (the table's `prob_positive`, losses, attributions) is the raw network's.
     `train_probs` (review_id, label, prob_positive, text: out-of-sample, from
     `label_issues.cross_validated_probs`) adds the training split to the likely label errors.
+    `scores`: this network's scores of exactly these reviews (training's test pass), used instead
+    of scoring them again; scores of other reviews are a ValueError.
     Raises ValueError (before any heavy work) for an unknown id in `explain_ids` or misaligned
     inputs. An empty `samples` writes an empty table and an insights.md that says so.
     """
     _validate(samples, ids, metadata, explain_ids)
     check_temperature(temperature)
+    if scores is not None and not scores.matches(samples["review_id"].astype(str)):
+        raise ValueError("the given scores are not of these reviews (or not in their order)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = samples.reset_index(drop=True)
@@ -238,7 +244,10 @@ def analyse_errors(
             metadata = text_metadata(texts, n_jobs=n_jobs, progress=progress)
         metadata = metadata.reset_index(drop=True)
     with _timed(timings, "predict"):
-        prob_positive, latent = predict(net, ids, batch_size=batch_size, progress=progress)
+        if scores is None:
+            prob_positive, latent = predict(net, ids, batch_size=batch_size, progress=progress)
+        else:
+            prob_positive, latent = scores.prob_positive, scores.latent
         table = build_sample_table(samples, prob_positive, metadata, ids=ids)
     with _timed(timings, "umap"):
         xy = reduce_2d(latent, random_state=umap_random_state)

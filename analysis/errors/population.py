@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
+import os
+import sys
 import textwrap
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -17,14 +22,15 @@ from sklearn.decomposition import PCA
 
 from analysis.common.render import DPI, opening, size_legend_handle
 from analysis.common.schema import CLASS_NAMES
+from config import get_settings
 
 logger = logging.getLogger(__name__)
 
 # Seeded by default: the map is an MLflow artifact that people compare across runs and re-runs,
 # and a seeded UMAP draws the same picture for the same model. The usual price, umap-learn running
 # single-threaded, is nil here: on 2 cores, 5,000 x 32 took 3.9-5.1 s seeded vs 4.9 s unseeded
-# (numba's first-call compilation, 20-35 s per process, dominates either way). Pass None to use
-# all cores on a bigger machine when reproducibility does not matter.
+# (numba's compilation dominates either way, and `import_umap` caches it on disk). Pass None to
+# use all cores on a bigger machine when reproducibility does not matter.
 DEFAULT_UMAP_SEED: int | None = 42
 # Below this many points UMAP's neighbour graph is meaningless (and can fail): use PCA.
 MIN_UMAP_POINTS = 10
@@ -51,8 +57,7 @@ def reduce_2d(
             MIN_UMAP_POINTS,
         )
         return _pca_2d(latent)
-    import umap  # deferred: importing umap-learn costs ~1.5 s (numba)
-
+    umap = import_umap()
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=min(n_neighbors, n - 1),
@@ -63,6 +68,43 @@ def reduce_2d(
         # Tiny or degenerate inputs make UMAP's spectral init warn and fall back to random init.
         warnings.filterwarnings("ignore", category=UserWarning, module="umap")
         return reducer.fit_transform(latent).astype(np.float32)
+
+
+def _cache_by_default(decorator: Callable[..., object]) -> Callable[..., object]:
+    @functools.wraps(decorator)
+    def with_cache(*args: object, **kwargs: object) -> object:
+        kwargs.setdefault("cache", True)
+        return decorator(*args, **kwargs)
+
+    return with_cache
+
+
+def import_umap() -> ModuleType:
+    """umap-learn, its numba functions compiled once per machine rather than once per process.
+
+    umap-learn declares almost none of its numba functions `cache=True`, so every fresh process
+    (each flow run, worker run, benchmark) spent 10-25 s compiling them on first use. Imported
+    here, `numba.njit`/`numba.jit` default to `cache=True` while umap and pynndescent define their
+    functions, and the compiled code lands in `<cache_dir>/numba` (or `NUMBA_CACHE_DIR`, if set);
+    numba keys each entry by the source file's stamp, so an upgrade recompiles. Imported already
+    (by a caller), it is returned as it is. Deferred: importing umap-learn costs ~1.5 s.
+    """
+    if "umap" in sys.modules:
+        return sys.modules["umap"]
+    import numba
+    from numba.core import config as numba_config
+
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        folder = get_settings().cache_dir / "numba"
+        folder.mkdir(parents=True, exist_ok=True)
+        numba_config.CACHE_DIR = str(folder)  # read when each function's cache is created
+    njit, jit = numba.njit, numba.jit
+    numba.njit, numba.jit = _cache_by_default(njit), _cache_by_default(jit)
+    try:
+        import umap
+    finally:
+        numba.njit, numba.jit = njit, jit
+    return umap
 
 
 def _pca_2d(latent: np.ndarray) -> np.ndarray:

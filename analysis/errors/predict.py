@@ -18,6 +18,7 @@ from analysis.common.schema import (
     per_sample_loss,
 )
 from models.memory import trimming
+from models.scores import prob_positive, score_batch
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +53,8 @@ def predict(
             ):
                 batch = torch.as_tensor(ids[start : start + batch_size], dtype=torch.long)
                 batch = batch.to(device)
-                latent = net.latent(batch)  # once: the logits are the head applied to it
-                probs.append(
-                    torch.softmax(net.classify(latent), dim=-1)[:, 1].float().cpu().numpy()
-                )
+                logits, latent = score_batch(net, batch)  # the same as training's test pass
+                probs.append(prob_positive(logits).float().cpu().numpy())
                 latents.append(latent.float().cpu().numpy())
     finally:
         net.train(was_training)

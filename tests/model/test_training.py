@@ -17,6 +17,8 @@ from matplotlib.image import imread
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from analysis.common.artifacts import logged_model
+from analysis.errors.predict import predict
 from config import get_settings
 from data.prepare import PreparedData
 from models.calibration import binary_logits, fit_temperature
@@ -25,6 +27,7 @@ from models.networks import build_net
 from models.presets import ARCHS, PRESETS, get_preset
 from models.pyfunc import SentimentModel
 from models.registry import registered_name
+from models.scores import SplitScores
 from models.tracking import TrackingUnavailableError, check_tracking_server
 from models.train import TrainResult, train
 from tests.model.conftest import (
@@ -197,6 +200,27 @@ def test_pyfunc_matches_checkpoint_and_test_accuracy(
     )
     # Raw text in, the logged test accuracy out: same vocabulary and standardisation.
     accuracy = float((predictions["label"].to_numpy() == test["label"].to_numpy()).mean())
+    assert accuracy == pytest.approx(result.metrics["test_acc"], abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ARCHS)
+def test_test_pass_scores_are_what_the_analysis_would_compute(
+    trained: dict[str, TrainResult], tiny_prepared: Path, arch: str
+):
+    """Training's test pass keeps each review's P(positive) and latent vector, in the split's
+    order, so the analysis need not score the test split again: they are the logged network's."""
+    result = trained[arch]
+    assert result.test_scores is not None
+    scores = SplitScores.load(result.test_scores)
+    test, ids = PreparedData.load(tiny_prepared).split("test")
+    assert scores.matches(test["review_id"])
+    assert not scores.matches(test["review_id"].iloc[::-1])
+    net = logged_model(result.model_uri).net
+    prob, latent = predict(net, ids, progress=False)
+    np.testing.assert_allclose(scores.prob_positive, prob, atol=1e-6)
+    np.testing.assert_allclose(scores.latent, latent, atol=1e-5)
+    accuracy = float(((scores.prob_positive >= 0.5) == test["label"].to_numpy()).mean())
     assert accuracy == pytest.approx(result.metrics["test_acc"], abs=1e-6)
 
 

@@ -11,6 +11,7 @@ import torch
 
 import analysis.errors.analyse as report
 from analysis.errors.analyse import analyse_errors, review_page_name
+from models.scores import SplitScores, prob_positive, score_batch
 from tests.analysis.helpers import VOCAB, StandInNet, planted_reviews, tokenize
 
 EXPECTED_FILES = {
@@ -192,6 +193,45 @@ def test_unknown_review_id_fails_before_heavy_work(tmp_path: Path) -> None:
             progress=False,
         )
     assert not any(tmp_path.iterdir())
+
+
+def test_given_scores_replace_the_scoring_pass(run: dict[str, Any], tmp_path: Path) -> None:
+    """Scores handed over (training's test pass) are used as they are, never recomputed: a net
+    that fails when run for scoring still yields the same table; scores of other reviews fail."""
+    samples, ids = planted_reviews(200)
+    with torch.no_grad():
+        net = StandInNet().eval()
+        logits, latent = score_batch(net, torch.as_tensor(ids))
+    scores = SplitScores(
+        samples["review_id"].to_numpy(), prob_positive(logits).numpy(), latent.numpy()
+    )
+
+    class NoScoring(StandInNet):
+        def latent(self, ids: torch.Tensor) -> torch.Tensor:
+            raise AssertionError("the split was scored again")
+
+    result = analyse_errors(
+        NoScoring(),
+        samples,
+        ids,
+        VOCAB,
+        tmp_path / "given",
+        tokenize=tokenize,
+        progress=False,
+        temperature=PLANTED_TEMPERATURE,
+        train_probs=TRAIN_PROBS,
+        scores=scores,
+        importance_reviews=0,
+        top_k_heatmaps=0,
+    )
+    expected = run["result"].table
+    for column in ("prob_positive", "loss", "pred", "cluster", "x", "y"):
+        np.testing.assert_allclose(result.table[column], expected[column], atol=1e-5)
+    shuffled = SplitScores(scores.review_id[::-1], scores.prob_positive, scores.latent)
+    with pytest.raises(ValueError, match="not of these reviews"):
+        analyse_errors(
+            StandInNet(), samples, ids, VOCAB, tmp_path / "other", scores=shuffled, progress=False
+        )
 
 
 def test_empty_samples_write_an_explanation(tmp_path: Path) -> None:

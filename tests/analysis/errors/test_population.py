@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +11,7 @@ import pandas as pd
 import pytest
 
 from analysis.errors.population import plot_population, population_html, reduce_2d, select_points
+from config import get_settings
 
 
 def table_of(n: int, seed: int = 0) -> pd.DataFrame:
@@ -63,3 +67,29 @@ def test_population_png_and_self_contained_html(tmp_path: Path) -> None:
     # the highest-loss review is always drawn and its opening is in the hover, tags stripped
     assert f'"id{worst}"' in page
     assert f"Review number {worst} &amp; word" in page and "<br /> number" not in page
+
+
+def test_umap_numba_functions_are_cached_under_the_project_cache() -> None:
+    """umap-learn's own jitted functions (no `cache=True` of theirs) get a disk cache in the
+    settings' cache folder, so a new process loads compiled code instead of recompiling.
+
+    The session's cache folder, shared with the suite's other processes: only the first to
+    import umap-learn compiles (about 20 s here)."""
+    script = (
+        "from analysis.errors.population import import_umap\n"
+        "umap = import_umap()\n"
+        "import numba, umap.layouts as layouts, pynndescent.utils as nnd\n"
+        "for fn in (layouts._nb_optimize_layout_euclidean_single_epoch, nnd.make_heap):\n"
+        "    print(type(fn._cache).__name__, fn._cache._cache_path)\n"
+        "print('njit restored', numba.njit.__module__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    folder = get_settings().cache_dir / "numba"
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for line in out[:2]:
+        kind, path = line.split(" ", 1)
+        assert kind == "FunctionCache"  # numba's NullCache when not cached
+        assert Path(path).is_relative_to(folder)
+    assert out[2] == "njit restored numba.core.decorators"  # the default is patched only meanwhile
