@@ -161,7 +161,7 @@ def train_label_probs(prepared_dir: str) -> str:
         return cached
 
     if load_entry(path, read_checked) is None:
-        probs = cross_validated_probs(frame, movie_groups(frame).to_numpy())
+        probs = cross_validated_probs(frame, movie_groups(frame).to_numpy(), progress=True)
         atomic_write_parquet(path, probs)
         release_free_memory()
     return str(path)
