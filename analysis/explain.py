@@ -36,7 +36,7 @@ def explain_texts(
     There is no true label for free text: the loss shown is that of the model's own prediction.
     """
     ids = model.encode(list(texts))
-    prob, _ = predict(model.net, ids, progress=False)
+    prob, _, _ = predict(model.net, ids, progress=False)
     loss = per_sample_loss(prob, (prob > 0.5).astype(int))
     lengths = np.array([len(tokenize(t)) for t in texts])
     return explain_reviews(

@@ -19,7 +19,7 @@ from torchmetrics.classification import (
     BinaryF1Score,
 )
 
-from models.scores import prob_positive, score_batch
+from models.scores import binary_logit, prob_positive, score_batch
 
 Batch = tuple[Tensor, Tensor]  # (ids [B, L] int64, labels [B] int64)
 
@@ -74,8 +74,9 @@ class SentimentClassifier(LightningModule):
         self.test_confusion: Tensor | None = None
         # Per test review, in the split's order: P(positive) and the latent vector, kept so the
         # analysis reads them instead of scoring the test split a second time.
-        self._test_batches: list[tuple[Tensor, Tensor]] = []
+        self._test_batches: list[tuple[Tensor, Tensor, Tensor]] = []
         self.test_prob_positive: Tensor | None = None
+        self.test_logit: Tensor | None = None
         self.test_latent: Tensor | None = None
 
     def forward(self, ids: Tensor) -> Tensor:
@@ -117,7 +118,9 @@ class SentimentClassifier(LightningModule):
         prob = prob_positive(logits)
         self.test_metrics.update(prob, labels)  # thresholded at 0.5 for acc/F1
         self.test_confusion_metric.update(prob, labels)
-        self._test_batches.append((prob.detach().cpu(), latent.detach().cpu()))
+        self._test_batches.append(
+            (prob.detach().cpu(), binary_logit(logits).detach().cpu(), latent.detach().cpu())
+        )
         self.log("test_loss", self.test_loss, on_epoch=True)
         self.log_dict(self.test_metrics, on_epoch=True)
 
@@ -125,8 +128,9 @@ class SentimentClassifier(LightningModule):
         self.test_confusion = self.test_confusion_metric.compute().cpu()
         self.test_confusion_metric.reset()
         if self._test_batches:
-            probs, latents = zip(*self._test_batches, strict=True)
-            self.test_prob_positive, self.test_latent = torch.cat(probs), torch.cat(latents)
+            probs, logits, latents = zip(*self._test_batches, strict=True)
+            self.test_prob_positive, self.test_logit = torch.cat(probs), torch.cat(logits)
+            self.test_latent = torch.cat(latents)
         self._test_batches = []
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:

@@ -180,6 +180,11 @@ class SentimentNet(nn.Module):
             ids = ids.masked_fill(dropped & mask, OOV_ID)
         return self.forward_from_embeddings(self.embed(ids), mask)
 
+    def logits_and_latent(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """Logits (B, 2) and the latent vector (B, latent_dim) of one pass, as `forward` in eval."""
+        latent = self.latent(ids)
+        return self.classify(latent), latent
+
     def latent(self, ids: Tensor) -> Tensor:
         """Pooled features just before the classifier head: (B, latent_dim)."""
         return self.pooled_from_embeddings(self.embed(ids), ids != PAD_ID)

@@ -1,8 +1,9 @@
 """One model's scores of one split, computed once: training's test pass writes them, the analysis
 reads them instead of scoring the split again.
 
-`score_batch` is the one definition of "a network's scores": the pooled latent vector and the
-head's logits from it (`net.classify(net.latent(ids))`, what `net(ids)` computes in eval mode).
+`score_batch` is the one definition of "a network's scores": the logits and the pooled latent
+vector of one pass (`net.logits_and_latent`; for a network without it, the head applied to
+`net.latent`), what `net(ids)` computes in eval mode.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from torch import Tensor, nn
 
 def score_batch(net: nn.Module, ids: Tensor) -> tuple[Tensor, Tensor]:
     """(logits [B, 2], latent [B, D]) of a batch of token ids; the caller sets eval/no_grad."""
+    if hasattr(net, "logits_and_latent"):
+        return net.logits_and_latent(ids)
     latent = net.latent(ids)
     return net.classify(latent), latent
 
@@ -27,20 +30,26 @@ def prob_positive(logits: Tensor) -> Tensor:
     return torch.softmax(logits, dim=-1)[:, 1]
 
 
+def binary_logit(logits: Tensor) -> Tensor:
+    """z1 - z0: exact where P(positive) in float32 saturates at 0 or 1 (|logit| > ~16)."""
+    return logits[:, 1] - logits[:, 0]
+
+
 @dataclass(frozen=True)
 class SplitScores:
-    """Per review of a split, in the split's order: its id, P(positive) and latent vector."""
+    """Per review of a split, in the split's order: its id, P(positive), binary logit, latent."""
 
     review_id: np.ndarray  # [N] str
     prob_positive: np.ndarray  # [N] float32
+    logit: np.ndarray  # [N] float32, z1 - z0
     latent: np.ndarray  # [N, D] float32
 
     def __post_init__(self) -> None:
         n = len(self.review_id)
-        if len(self.prob_positive) != n or len(self.latent) != n:
+        if not len(self.prob_positive) == len(self.logit) == len(self.latent) == n:
             raise ValueError(
-                f"scores of {n} reviews with {len(self.prob_positive)} probabilities and "
-                f"{len(self.latent)} latent vectors"
+                f"scores of {n} reviews with {len(self.prob_positive)} probabilities, "
+                f"{len(self.logit)} logits and {len(self.latent)} latent vectors"
             )
 
     def matches(self, review_ids: object) -> bool:
@@ -56,6 +65,7 @@ class SplitScores:
                 handle,
                 review_id=self.review_id.astype(str),
                 prob_positive=self.prob_positive.astype(np.float32),
+                logit=self.logit.astype(np.float32),
                 latent=self.latent.astype(np.float32),
             )
         os.replace(handle.name, path)
@@ -64,4 +74,4 @@ class SplitScores:
     @classmethod
     def load(cls, path: str | Path) -> SplitScores:
         with np.load(path, allow_pickle=False) as data:
-            return cls(data["review_id"], data["prob_positive"], data["latent"])
+            return cls(data["review_id"], data["prob_positive"], data["logit"], data["latent"])

@@ -293,11 +293,13 @@ def _save_test_scores(
     module: SentimentClassifier, data: PreparedData, output_dir: Path, run_id: str
 ) -> Path:
     """The test pass's P(positive) and latent vectors, beside the ids of the reviews they score."""
-    assert module.test_prob_positive is not None and module.test_latent is not None
+    assert module.test_prob_positive is not None
+    assert module.test_logit is not None and module.test_latent is not None
     samples, _ = data.split("test")
     scores = SplitScores(
         samples["review_id"].astype(str).to_numpy(),
         module.test_prob_positive.float().numpy(),
+        module.test_logit.float().numpy(),
         module.test_latent.float().numpy(),
     )
     return scores.save(output_dir / "test_scores" / f"{run_id}.npz")

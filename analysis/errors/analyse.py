@@ -52,7 +52,6 @@ from analysis.errors.calibration import (
     CalibrationReport,
     calibration_markdown,
     calibration_report,
-    head_logits,
     plot_reliability,
 )
 from analysis.errors.clustering import K_RANGE, choose_clusters, cluster_table, plot_clusters
@@ -245,9 +244,9 @@ def analyse_errors(
         metadata = metadata.reset_index(drop=True)
     with _timed(timings, "predict"):
         if scores is None:
-            prob_positive, latent = predict(net, ids, batch_size=batch_size, progress=progress)
+            prob_positive, latent, logit = predict(net, ids, batch_size, progress=progress)
         else:
-            prob_positive, latent = scores.prob_positive, scores.latent
+            prob_positive, latent, logit = scores.prob_positive, scores.latent, scores.logit
         table = build_sample_table(samples, prob_positive, metadata, ids=ids)
     with _timed(timings, "umap"):
         xy = reduce_2d(latent, random_state=umap_random_state)
@@ -298,7 +297,7 @@ def analyse_errors(
     with _timed(timings, "calibration"):
         # The table keeps the raw net's probabilities and losses; only this step applies T.
         calibration = calibration_report(
-            head_logits(net, latent), table["label"], temperature, table, thresholds=thresholds
+            logit.astype(np.float64), table["label"], temperature, table, thresholds=thresholds
         )
         calibration.table().to_csv(paths["calibration_csv"], index=False)
         plot_reliability(calibration, paths["calibration_png"])

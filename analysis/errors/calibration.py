@@ -37,9 +37,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
-from torch import nn
 
 from analysis.common.render import DPI, fmt_number, fmt_pct
 from analysis.common.segments import SEGMENT_FEATURES, assign_bins, feature_segments
@@ -72,7 +70,6 @@ SEGMENT_COLUMNS = (
     "ece_calibrated",
     "brier_calibrated",
 )
-_HEAD_BATCH = 4096
 # Segments are cut by every review feature but the star rating: IMDB labels ARE the rating
 # (<= 4 negative, >= 7 positive), so within a rating segment every label is the same and "ECE"
 # there only measures how far P(positive) is from 0 or 1 (on full IMDB it made "rating 4/10" the
@@ -186,25 +183,6 @@ class CalibrationReport:
         return pd.concat([bins, segments], ignore_index=True)[
             ["part", *RELIABILITY_COLUMNS, *[c for c in SEGMENT_COLUMNS if c != "count"]]
         ]
-
-
-def head_logits(net: nn.Module, latent: np.ndarray) -> np.ndarray:
-    """Binary logits (z1 - z0, float64) from the pooled latent vectors `errors.predict.predict`
-    returns: the network's head only (`net.classify`), in eval mode, on the network's device.
-
-    Exact where the float32 probabilities of the table saturate at 0 or 1 (|logit| > ~16)."""
-    device = next(net.parameters(), torch.empty(0)).device
-    was_training = net.training
-    net.eval()
-    out = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(latent), _HEAD_BATCH):
-                batch = torch.as_tensor(latent[start : start + _HEAD_BATCH], device=device)
-                out.append(net.classify(batch).float().diff(dim=-1)[:, 0].cpu().numpy())
-    finally:
-        net.train(was_training)
-    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
 def _segment_rows(

@@ -18,7 +18,7 @@ from analysis.common.schema import (
     per_sample_loss,
 )
 from models.memory import trimming
-from models.scores import prob_positive, score_batch
+from models.scores import binary_logit, prob_positive, score_batch
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,9 @@ def net_device(net: nn.Module) -> torch.device:
 
 def predict(
     net: nn.Module, ids: np.ndarray, batch_size: int = 64, progress: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """P(positive) [N] and pooled latent features [N, D] for encoded reviews `ids` [N, L].
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P(positive) [N], pooled latent features [N, D] and binary logits z1 - z0 [N] (exact where
+    the probabilities saturate) for encoded reviews `ids` [N, L], from `models.scores.score_batch`.
 
     Runs in eval mode under `torch.no_grad` on the network's device and restores the network's
     previous train/eval mode afterwards, so calling it mid-training has no side effect.
@@ -41,6 +42,7 @@ def predict(
     net.eval()
     probs: list[np.ndarray] = []
     latents: list[np.ndarray] = []
+    logits_out: list[np.ndarray] = []
     try:
         with torch.no_grad():
             for start in trimming(
@@ -55,12 +57,14 @@ def predict(
                 batch = batch.to(device)
                 logits, latent = score_batch(net, batch)  # the same as training's test pass
                 probs.append(prob_positive(logits).float().cpu().numpy())
+                logits_out.append(binary_logit(logits).float().cpu().numpy())
                 latents.append(latent.float().cpu().numpy())
     finally:
         net.train(was_training)
     if not probs:
-        return np.zeros(0, dtype=np.float32), np.zeros((0, 0), dtype=np.float32)
-    return np.concatenate(probs), np.concatenate(latents)
+        empty = np.zeros(0, dtype=np.float32)
+        return empty, np.zeros((0, 0), dtype=np.float32), empty
+    return np.concatenate(probs), np.concatenate(latents), np.concatenate(logits_out)
 
 
 def token_counts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

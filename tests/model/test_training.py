@@ -217,8 +217,9 @@ def test_test_pass_scores_are_what_the_analysis_would_compute(
     assert scores.matches(test["review_id"])
     assert not scores.matches(test["review_id"].iloc[::-1])
     net = logged_model(result.model_uri).net
-    prob, latent = predict(net, ids, progress=False)
+    prob, latent, logit = predict(net, ids, progress=False)
     np.testing.assert_allclose(scores.prob_positive, prob, atol=1e-6)
+    np.testing.assert_allclose(scores.logit, logit, atol=1e-5)
     np.testing.assert_allclose(scores.latent, latent, atol=1e-5)
     accuracy = float(((scores.prob_positive >= 0.5) == test["label"].to_numpy()).mean())
     assert accuracy == pytest.approx(result.metrics["test_acc"], abs=1e-6)

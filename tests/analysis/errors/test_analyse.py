@@ -203,7 +203,10 @@ def test_given_scores_replace_the_scoring_pass(run: dict[str, Any], tmp_path: Pa
         net = StandInNet().eval()
         logits, latent = score_batch(net, torch.as_tensor(ids))
     scores = SplitScores(
-        samples["review_id"].to_numpy(), prob_positive(logits).numpy(), latent.numpy()
+        samples["review_id"].to_numpy(),
+        prob_positive(logits).numpy(),
+        (logits[:, 1] - logits[:, 0]).numpy(),
+        latent.numpy(),
     )
 
     class NoScoring(StandInNet):
@@ -227,7 +230,9 @@ def test_given_scores_replace_the_scoring_pass(run: dict[str, Any], tmp_path: Pa
     expected = run["result"].table
     for column in ("prob_positive", "loss", "pred", "cluster", "x", "y"):
         np.testing.assert_allclose(result.table[column], expected[column], atol=1e-5)
-    shuffled = SplitScores(scores.review_id[::-1], scores.prob_positive, scores.latent)
+    shuffled = SplitScores(
+        scores.review_id[::-1], scores.prob_positive, scores.logit, scores.latent
+    )
     with pytest.raises(ValueError, match="not of these reviews"):
         analyse_errors(
             StandInNet(), samples, ids, VOCAB, tmp_path / "other", scores=shuffled, progress=False

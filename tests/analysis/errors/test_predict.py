@@ -14,13 +14,16 @@ def test_predict_matches_forward_across_batches_and_restores_mode() -> None:
     samples, ids = planted_reviews(23)
     net = StandInNet(hidden=True)
     net.train()
-    prob, latent = predict(net, ids, batch_size=5, progress=False)  # 23 = 4 full batches + 3
+    prob, latent, logit = predict(net, ids, batch_size=5, progress=False)  # 4 full batches + 3
     assert net.training  # mode restored
     with torch.no_grad():
         expected = torch.softmax(net(torch.as_tensor(ids)), -1)[:, 1].numpy()
         expected_latent = net.latent(torch.as_tensor(ids)).numpy()
+        logits = net(torch.as_tensor(ids))
+        expected_logit = (logits[:, 1] - logits[:, 0]).numpy()
     np.testing.assert_allclose(prob, expected, rtol=1e-5)
     np.testing.assert_allclose(latent, expected_latent, rtol=1e-5)
+    np.testing.assert_allclose(logit, expected_logit, rtol=1e-5, atol=1e-6)
 
 
 def test_build_sample_table_columns_and_values() -> None:
