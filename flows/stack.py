@@ -50,6 +50,7 @@ class Stack:
     artifacts_destination: Path | str = PROJECT_ROOT / "mlflow" / "artifacts"  # or s3://...
     backend: str = "sqlite"  # or "postgres" (flows/stack_postgres.py; backend_store_uri unused)
     postgres_port: int = DEFAULT_POSTGRES_PORT  # of the stack's own cluster, when it runs one
+    prefect_file: Path | None = None  # the deployments to deploy; None: the project's prefect.yaml
 
     @property
     def postgres(self) -> PostgresStack | None:
@@ -209,11 +210,12 @@ def stack_up(stack: Stack) -> bool:
         start_mlflow_server(stack, procs)
         if prefect_cli(procs.env, "work-pool", "inspect", POOL).returncode == 0:
             procs.start("worker", [str(BIN / "prefect"), "worker", "start", "--pool", POOL])
-            deployed = prefect_cli(procs.env, "deploy", "--all")
+            extra = ["--prefect-file", str(stack.prefect_file)] if stack.prefect_file else []
+            deployed = prefect_cli(procs.env, "deploy", "--all", *extra)
             if deployed.returncode != 0:
                 raise StackError(f"prefect deploy failed:\n{deployed.stdout}{deployed.stderr}")
         else:
-            deploy_and_start_worker(procs)
+            deploy_and_start_worker(procs, stack.prefect_file)
     except Exception:
         procs.stop_all()
         raise
@@ -279,6 +281,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=int(os.environ.get("IMDB_SENTIMENT_POSTGRES_PORT") or DEFAULT_POSTGRES_PORT),
     )
+    parser.add_argument(
+        "--prefect-file",
+        type=Path,
+        default=None,
+        help="the deployments to deploy (default: the project's prefect.yaml)",
+    )
     args = parser.parse_args(argv)
     root = args.root.resolve()
     artifacts = args.artifacts_destination or (
@@ -292,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         artifacts if "://" in str(artifacts) else Path(artifacts).resolve(),
         args.backend,
         args.postgres_port,
+        args.prefect_file.resolve() if args.prefect_file else None,
     )
     if args.command == "down":
         stopped = stack_down(stack)
