@@ -4,10 +4,11 @@ on PostgreSQL behind authentication (`make up STACK=postgres`, with the cluster 
 
 On both: the `smoke` deployment run with `prefect deployment run --watch` trains, analyses,
 registers and promotes, and a worse model leaves the champion alone; two runs at once share the
-caches and the registry safely; a batch of new reviews triggers weekly-retrain through its
-deployment trigger; the tracking server killed mid-run fails the run clearly and promotes
-nothing, and after a restart the next run succeeds; `down` leaves no process behind. On SQLite
-the UI path is read in a real browser; on PostgreSQL, clients without credentials are refused,
+caches and the registry safely; the tracking server killed mid-run fails the run clearly and
+promotes nothing, and after a restart the next run succeeds; `down` leaves no process behind. On
+SQLite (the event system is Prefect's own, the same on either database) a batch of new reviews
+triggers weekly-retrain through its deployment trigger and the UI path is read in a real
+browser; on PostgreSQL, clients without credentials are refused,
 the password is never shown or logged, and both servers keep their state in the database.
 Everything started carries a marker, so nothing outlives the module.
 """
@@ -290,6 +291,7 @@ def automation_runs(deployed: Deployed, deployment: str) -> list[dict]:
     return [r for r in runs if (r.get("created_by") or {}).get("type") == "AUTOMATION"]
 
 
+@sqlite_only  # the trigger is Prefect's event system, the same on either database
 def test_an_accepted_batch_triggers_the_retraining_deployment(deployed: Deployed) -> None:
     """`python -m data.intake add` emits imdb.data.batch.accepted; weekly-retrain's trigger (as in
     prefect.yaml) starts a run that trains on the new data version and reports its drift."""
