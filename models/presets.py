@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config import check_choice
-from models.networks import Arch, Pooling, check_bigram_buckets
+from models.networks import Arch, Pooling, check_bigram_buckets, check_ngram_buckets
 
 # `Arch` (dense, cnn) is defined with the networks (models.networks) and re-exported here.
 ARCHS: tuple[Arch, ...] = get_args(Arch)
@@ -36,6 +36,8 @@ MAX_HIDDEN_DIM = 4_096
 MAX_CHANNELS = 1_024
 MAX_KERNEL_SIZE = 31
 MAX_BIGRAM_BUCKETS = 2**24
+MAX_NGRAM_BUCKETS = 2**24
+MAX_NGRAM_ORDER = 5
 MAX_EMBEDDING_PARAMETERS = 2**28  # (vocab_size + bigram_buckets) x embedding_dim: 1 GiB of float32
 MAX_EPOCHS = 1_000
 MAX_BATCH_SIZE = 8_192
@@ -95,6 +97,25 @@ class Preset(BaseModel):
         description="hash buckets of the word-pair embeddings added to each token's embedding: "
         f"0 (words only) or 2..{MAX_BIGRAM_BUCKETS:,} (2^24)",
     )
+    ngram_buckets: int = Field(
+        default=0,
+        le=MAX_NGRAM_BUCKETS,
+        description="hash buckets of the naive-Bayes n-gram branch (one weight per hashed 1..order-"
+        f"gram, summed into the logit): 0 (off) or 2..{MAX_NGRAM_BUCKETS:,} (2^24)",
+    )
+    ngram_order: int = Field(
+        default=3,
+        gt=0,
+        le=MAX_NGRAM_ORDER,
+        description=f"longest n-gram of the branch, 1..{MAX_NGRAM_ORDER}",
+    )
+    ngram_init_scale: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=10.0,
+        description="the branch's weights start at this x the training split's naive-Bayes "
+        "log-count ratios (0: at zero), [0, 10]",
+    )
     pooling: Pooling
     # Training (Adam/AdamW).
     epochs: int = Field(gt=0, le=MAX_EPOCHS, description=f"1..{MAX_EPOCHS:,}")
@@ -131,6 +152,11 @@ class Preset(BaseModel):
     def _bucket_count(cls, value: int) -> int:
         return check_bigram_buckets(value)  # the network's own rule
 
+    @field_validator("ngram_buckets")
+    @classmethod
+    def _ngram_bucket_count(cls, value: int) -> int:
+        return check_ngram_buckets(value)
+
     def net_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `build_net(self.arch, self.vocab_size, **kwargs)`."""
         common = {
@@ -139,6 +165,8 @@ class Preset(BaseModel):
             "pooling": self.pooling,
             "word_dropout": self.word_dropout,
             "bigram_buckets": self.bigram_buckets,
+            "ngram_buckets": self.ngram_buckets,
+            "ngram_order": self.ngram_order,
         }
         if self.arch == "dense":
             return {**common, "hidden_dim": self.hidden_dim}

@@ -40,7 +40,7 @@ from models.callbacks import ReleaseMemory, RunSetup, progress_bar
 from models.datamodule import IMDBDataModule
 from models.figures import confusion_figure, curves_figure
 from models.module import SentimentClassifier
-from models.networks import build_net
+from models.networks import SentimentNet, build_net
 from models.presets import DEFAULT_PRESET, Arch, Preset, PresetName, check_seed, get_preset
 from models.pyfunc import log_sentiment_model
 from models.recovery import ProcessOwner
@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 EARLY_STOPPING_PATIENCE = 2
 LOG_EVERY_N_STEPS = 10  # MLflow writes and progress-bar refreshes (a GPU sync) per this many steps
+# Per-batch curve points per epoch at least (when an epoch has that many batches): a one-epoch
+# run of 352 batches logged 35 points at every 10 steps, too few to read a curve from.
+MIN_LOGGED_POINTS = 100
 TEST_METRICS = ("test_loss", "test_acc", "test_f1", "test_roc_auc")
 
 
@@ -109,13 +112,23 @@ def check_limit(limit_batches: int | float | None) -> None:
 
 
 def log_interval(n_train: int, batch_size: int, limit_batches: int | float | None) -> int:
-    """Every 10 steps, or more often when an epoch is short, so every run has per-batch curves."""
+    """Every 10 steps, or more often when an epoch has fewer than 10 x MIN_LOGGED_POINTS batches,
+    so every run's per-batch curves have MIN_LOGGED_POINTS points, or every batch, per epoch."""
     n_batches = math.ceil(n_train / batch_size)
     if isinstance(limit_batches, int):
         n_batches = min(n_batches, limit_batches)
     elif isinstance(limit_batches, float):
         n_batches = math.ceil(n_batches * limit_batches)
-    return max(1, min(LOG_EVERY_N_STEPS, n_batches // 20))
+    return max(1, min(LOG_EVERY_N_STEPS, n_batches // MIN_LOGGED_POINTS))
+
+
+def init_ngram_branch(net: SentimentNet, spec: Preset, data: IMDBDataModule) -> None:
+    """Start the n-gram branch (if the preset has one) from the training split's naive-Bayes
+    log-count ratios; computed here, at fit time, and kept in the net's state dict."""
+    if net.ngram_weight is None or spec.ngram_init_scale == 0:
+        return
+    train_split = data.datasets["train"]
+    net.init_ngram_weights(train_split.ids, train_split.labels, scale=spec.ngram_init_scale)
 
 
 def git_commit() -> str:
@@ -175,6 +188,7 @@ def train(
     data.setup()
     assert data.data is not None
     net = build_net(arch, spec.vocab_size, **spec.net_kwargs())
+    init_ngram_branch(net, spec, data)
     module = SentimentClassifier(net, spec.learning_rate, spec.weight_decay, spec.lr_schedule)
     n_parameters = sum(p.numel() for p in net.parameters())
     if log_every_n_steps is None:
