@@ -204,13 +204,18 @@ def main() -> None:
     parser.add_argument("--w2v-epochs", type=int, default=5)
     # Hashed bigram embeddings added to each token's embedding (0: off).
     parser.add_argument("--bigram-buckets", type=int, default=0)
-    # The naive-Bayes n-gram branch: hashed 1..order-gram buckets (0: off), its weights initialised
-    # to --nb-scale x the log-count ratios of the training split.
+    # The naive-Bayes n-gram branch: hashed 1..order-gram buckets (0: off). With --ngram-c it is
+    # fitted first (NBSVM, liblinear's C) and frozen, and the rest trains alone (the preset's way);
+    # without it, its weights start at --nb-scale x the NB log-count ratios and train jointly,
+    # their learning rate --ngram-lr x --lr (round 6: worse).
     parser.add_argument("--ngram-buckets", type=int, default=0)
     parser.add_argument("--ngram-order", type=int, default=3)
+    parser.add_argument("--ngram-c", type=float, default=0.0)
     parser.add_argument("--nb-scale", type=float, default=1.0)
-    # Learning rate of the n-gram weights relative to --lr (they are one table of scalars).
     parser.add_argument("--ngram-lr", type=float, default=1.0)
+    # Save the last epoch's validation margins (logit difference) of the network without its
+    # n-gram branch, of the branch alone, and the labels, to this .npz (to weigh the two).
+    parser.add_argument("--dump", type=Path)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--test", action="store_true", help="also score the test split per epoch")
     # Share of the official training reviews held out for validation (the pipeline's default 0.1).
@@ -247,10 +252,14 @@ def main() -> None:
     )
     if args.ngram_buckets:
         start = time.perf_counter()
-        net.init_ngram_weights(*parts["train"], scale=args.nb_scale)
-        print(f"naive-Bayes ratios {time.perf_counter() - start:.1f}s", flush=True)
-        if args.nb_scale:
-            print("NB-init val", evaluate(net, *parts["val"]), flush=True)
+        if args.ngram_c:
+            print("branch fit", net.fit_ngram_weights(*parts["train"], c=args.ngram_c), end=" ")
+        else:
+            net.init_ngram_weights(*parts["train"], scale=args.nb_scale)
+        print(f"{time.perf_counter() - start:.1f}s", flush=True)
+        if args.ngram_c:
+            # The branch alone: the rest of the (untrained) network adds a constant.
+            print("branch + untrained net, val", evaluate(net, *parts["val"]), flush=True)
     if args.w2v_norm:
         matrix = word2vec_matrix(cache, args.vocab, args.embedding, args.w2v_epochs)
         with torch.no_grad():
@@ -265,7 +274,7 @@ def main() -> None:
                 dilation=dilation,
                 bias=False,
             )
-    ngram_params = [] if net.ngram_weight is None else [net.ngram_weight.weight]
+    ngram_params = [] if net.ngram_weight is None else [net.ngram_weight.weight, net.ngram_bias]
     other_params = [p for p in net.parameters() if all(p is not q for q in ngram_params)]
     groups = [{"params": other_params}]
     if ngram_params:
@@ -351,6 +360,33 @@ def main() -> None:
             best = row
         elif epoch - best["epoch"] >= args.patience:
             break
+    if args.dump:
+        net.eval()
+        val_ids, val_labels = parts["val"]
+        with torch.no_grad():
+            conv = torch.cat(
+                [
+                    net.classify(net.latent(val_ids[i : i + 500]))
+                    for i in range(0, len(val_ids), 500)
+                ]
+            )
+            branch = torch.zeros(len(val_ids))
+            if net.ngram_bias is not None:
+                branch = (
+                    torch.cat(
+                        [
+                            net.ngram_scores(val_ids[i : i + 500]).sum(1)
+                            for i in range(0, len(val_ids), 500)
+                        ]
+                    )
+                    + net.ngram_bias
+                )
+        np.savez(
+            args.dump,
+            conv=(conv[:, 1] - conv[:, 0]).numpy(),
+            branch=branch.numpy(),
+            label=val_labels.numpy(),
+        )
     result = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "best": best,

@@ -147,17 +147,22 @@ class SentimentNet(nn.Module):
         if bigram_buckets:
             self.bigram_embedding = nn.Embedding(bigram_buckets, embedding_dim, padding_idx=0)
             nn.init.zeros_(self.bigram_embedding.weight)
-        # The n-gram branch (Wang & Manning's NBSVM, Johnson & Zhang's bag-of-n-grams branch): one
-        # weight per hashed 1..`ngram_order`-gram, summed over the distinct n-grams of a review and
-        # added to the logit of the positive class (half to each side). The weights start from the
-        # naive-Bayes log-count ratios of the training split (`init_ngram_weights`, at fit time) and
-        # are trained with the rest; they live in the state dict, so a logged model serves them.
+        # The n-gram branch (Wang & Manning's NBSVM, the bag-of-n-grams branch of Johnson & Zhang):
+        # one weight per hashed 1..`ngram_order`-gram, summed over the distinct n-grams of a review,
+        # plus a bias, added to the logit of the positive class (half to each side). It is fitted
+        # at fit time on the training split (`fit_ngram_weights`: naive-Bayes log-count ratios,
+        # then an L2 logistic regression on the NB-weighted binary features) and frozen; the rest of
+        # the network then trains on its own (in training mode the branch is left out) and at
+        # inference the two logits add up: a product of two experts, one of them reading context.
+        # Fitted weights live in the state dict, so a logged model serves them with nothing extra.
         self.ngram_buckets = ngram_buckets
         self.ngram_order = ngram_order
         self.ngram_weight: nn.Embedding | None = None
+        self.ngram_bias: nn.Parameter | None = None
         if ngram_buckets:
             self.ngram_weight = nn.Embedding(ngram_buckets, 1, padding_idx=0)
             nn.init.zeros_(self.ngram_weight.weight)
+            self.ngram_bias = nn.Parameter(torch.zeros(()))
         self.embedding_dropout = nn.Dropout(dropout)
         self.head_dropout = nn.Dropout(dropout)
 
@@ -186,12 +191,14 @@ class SentimentNet(nn.Module):
         """Logits (B, 2) from (B, L, E) embeddings and a (B, L) mask, 1/True for real tokens.
 
         With the n-gram branch the input is (B, L, E + 1): the last channel holds each token's share
-        of the branch's score (`embed`), so attributions cover the branch as well.
+        of the branch's score (`embed`), so attributions cover the branch as well. In training mode
+        the branch is left out: it is fitted beforehand (`fit_ngram_weights`) and frozen.
         """
         logits = self.classify(self.pooled_from_embeddings(embedded, mask))
-        if self.ngram_weight is None:
+        if self.ngram_bias is None or self.training:
             return logits
         score = (embedded[..., self.embedding_dim] * mask.to(embedded.dtype)).sum(dim=1)
+        score = score + self.ngram_bias
         return logits + torch.stack([-score, score], dim=-1) / 2
 
     def bigram_ids(self, ids: Tensor) -> Tensor:
@@ -257,6 +264,72 @@ class SentimentNet(nn.Module):
         ratios[0] = 0.0
         self.ngram_weight.weight.copy_((scale * ratios).unsqueeze(1).to(self.ngram_weight.weight))
         return ratios.float()
+
+    def ngram_features(self, ids: Tensor, chunk: int = 1000) -> Tensor:
+        """(N, ngram_buckets) sparse CSR float64 matrix: 1 where a review has the bucket's n-gram."""
+        rows, columns = [], []
+        for start in range(0, len(ids), chunk):
+            buckets = self.ngram_ids(ids[start : start + chunk]).flatten(1)
+            row, position = buckets.nonzero(as_tuple=True)
+            rows.append(row + start)
+            columns.append(buckets[row, position])
+        index = torch.stack([torch.cat(rows), torch.cat(columns)])
+        values = torch.ones(index.shape[1], dtype=torch.float64)
+        shape = (len(ids), self.ngram_buckets)
+        return torch.sparse_coo_tensor(index, values, shape).coalesce().to_sparse_csr()
+
+    def fit_ngram_weights(
+        self, ids: Tensor, labels: Tensor, c: float = 0.1, scale: float = 1.0, max_iter: int = 150
+    ) -> dict[str, float]:
+        """Fit the n-gram branch on (ids, labels), the training split, and freeze it (NBSVM).
+
+        The features are the naive-Bayes log-count ratios r of the review's distinct n-grams
+        (`init_ngram_weights`); an L2 logistic regression on them (liblinear's objective: ||v||^2 / 2
+        + c x the summed log-loss, by L-BFGS) gives v and a bias b; each bucket's weight is
+        `scale` x r x v and the branch's bias `scale` x b, `scale` weighing the branch against the
+        rest of the network, which trains alone and ends more confident. Returns the fit's
+        training loss and accuracy (at scale 1).
+        """
+        if self.ngram_weight is None or self.ngram_bias is None:
+            raise ValueError("this network has no n-gram branch (ngram_buckets=0)")
+        if not c > 0 or not scale > 0:
+            raise ValueError(f"c and scale must be positive, got {c!r} and {scale!r}")
+        device = self.ngram_weight.weight.device
+        ids, labels = ids.cpu(), labels.cpu()
+        ratios = self.init_ngram_weights(ids, labels).double().cpu()
+        features = self.ngram_features(ids)
+        target = labels.double()
+        l2 = 1.0 / (c * len(ids))  # the mean log-loss + l2 / 2 ||v||^2: liblinear's, divided by cN
+        weight, scale = scale, torch.zeros_like(ratios, requires_grad=True)
+        bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.LBFGS(
+            [scale, bias], max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe"
+        )
+
+        def margins() -> Tensor:
+            return (features @ (ratios * scale).unsqueeze(1)).squeeze(1) + bias
+
+        def closure() -> Tensor:
+            optimizer.zero_grad()
+            loss = nn.functional.binary_cross_entropy_with_logits(margins(), target)
+            loss = loss + 0.5 * l2 * scale.square().sum()
+            loss.backward()
+            return loss
+
+        with torch.enable_grad():
+            optimizer.step(closure)
+        with torch.no_grad():
+            fitted = margins()
+            self.ngram_weight.weight.copy_((weight * ratios * scale).unsqueeze(1).to(device))
+            self.ngram_bias.copy_((weight * bias).to(device))
+        self.ngram_weight.weight.requires_grad_(False)
+        self.ngram_bias.requires_grad_(False)
+        return {
+            "ngram_train_loss": float(
+                nn.functional.binary_cross_entropy_with_logits(fitted, target)
+            ),
+            "ngram_train_acc": float(((fitted > 0).double() == target).double().mean()),
+        }
 
     def embed(self, ids: Tensor) -> Tensor:
         """(B, L, E) input embeddings of token ids: the word's, plus its bigram's if enabled.

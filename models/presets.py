@@ -109,12 +109,19 @@ class Preset(BaseModel):
         le=MAX_NGRAM_ORDER,
         description=f"longest n-gram of the branch, 1..{MAX_NGRAM_ORDER}",
     )
-    ngram_init_scale: float = Field(
+    ngram_c: float = Field(
+        default=0.1,
+        gt=0.0,
+        le=100.0,
+        description="inverse L2 strength of the n-gram branch's logistic regression (liblinear's C),"
+        " (0, 100]",
+    )
+    ngram_scale: float = Field(
         default=1.0,
-        ge=0.0,
-        le=10.0,
-        description="the branch's weights start at this x the training split's naive-Bayes "
-        "log-count ratios (0: at zero), [0, 10]",
+        gt=0.0,
+        le=100.0,
+        description="the n-gram branch's weight in the logit beside the rest of the network, which "
+        "trains on its own, (0, 100]",
     )
     pooling: Pooling
     # Training (Adam/AdamW).

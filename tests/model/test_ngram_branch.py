@@ -169,3 +169,38 @@ def test_presets_validate_the_branch_and_seed_has_none() -> None:
         get_preset("cnn", "tuned", ngram_order=0)
     with pytest.raises(ValueError):
         build_net("cnn", VOCAB, ngram_buckets=1, **TINY["cnn"])
+
+
+def test_fitted_branch_separates_the_planted_corpus_and_is_frozen() -> None:
+    net = ngram_net()
+    ids, labels = planted_corpus()
+    fit = net.fit_ngram_weights(ids, labels, c=1.0)
+    assert fit["ngram_train_acc"] == 1.0
+    assert not net.ngram_weight.weight.requires_grad and not net.ngram_bias.requires_grad
+    weights = net.ngram_weight.weight[:, 0]
+    assert weights[unigram_bucket(net, 5)] > 0 > weights[unigram_bucket(net, 6)]
+    net.eval()
+    with torch.no_grad():
+        branch = net.ngram_scores(ids).sum(1) + net.ngram_bias
+    assert ((branch > 0).long() == labels).all()
+    # `scale` multiplies the fitted weights and bias.
+    scaled = ngram_net()
+    scaled.fit_ngram_weights(ids, labels, c=1.0, scale=2.0)
+    torch.testing.assert_close(scaled.ngram_weight.weight, 2 * net.ngram_weight.weight)
+    torch.testing.assert_close(scaled.ngram_bias, 2 * net.ngram_bias)
+
+
+def test_training_mode_leaves_the_fitted_branch_out() -> None:
+    net = ngram_net(seed=4)
+    ids, labels = planted_corpus()
+    net.fit_ngram_weights(ids, labels, c=1.0)
+    net.train()
+    torch.manual_seed(0)
+    with_branch = net(ids)
+    net.ngram_weight.weight.data.zero_()
+    net.ngram_bias.data.zero_()
+    torch.manual_seed(0)
+    torch.testing.assert_close(net(ids), with_branch)  # training never sees the branch
+    loss = torch.nn.functional.cross_entropy(with_branch, labels)
+    loss.backward()
+    assert net.ngram_weight.weight.grad is None
