@@ -66,6 +66,7 @@ class Row:
     seconds: float | None = None  # total training time (the baseline)
     seed: int | None = None
     logged_points: int | None = None  # per-batch train_loss points in MLflow
+    branch_seconds: float | None = None  # fitting the n-gram branch, before the epochs
 
     @property
     def overhead(self) -> float | None:
@@ -198,6 +199,7 @@ def run_arch(
         seconds=result.train_seconds,
         seed=seed,
         logged_points=logged_points(result.run_id),
+        branch_seconds=result.metrics.get("ngram_fit_seconds"),
     )
     print(json.dumps(asdict(row)), flush=True)
     return row, result.model_uri
@@ -217,8 +219,9 @@ def seed_summary(rows: list[Row], context: list[dict[str, float]]) -> str:
         mine = [r for r in rows if r.model == model]
         lines.append(
             f"{model}: test acc {_spread([r.test_acc for r in mine])}; s/epoch "
-            f"{statistics.mean(r.seconds_per_epoch or 0.0 for r in mine):.1f}; total s "
-            f"{[round(r.seconds or 0.0) for r in mine]}; logged points "
+            f"{statistics.mean(r.seconds_per_epoch or 0.0 for r in mine):.1f}; epochs "
+            f"{[r.epochs for r in mine]}; fit s {[round(r.seconds or 0.0) for r in mine]}; "
+            f"branch fit s {[round(r.branch_seconds or 0.0) for r in mine]}; logged points "
             f"{[r.logged_points for r in mine]}"
         )
     by_seed = {r.seed: {} for r in rows}
