@@ -31,6 +31,7 @@ from mlflow import MlflowClient
 from pydantic import ValidationError
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import MLFlowLogger
+from torch import nn
 
 from config import PROJECT_ROOT, check_choice, describe_validation_error, get_settings
 from data.prepare import PreparedData
@@ -122,12 +123,12 @@ def log_interval(n_train: int, batch_size: int, limit_batches: int | float | Non
     return max(1, min(LOG_EVERY_N_STEPS, n_batches // MIN_LOGGED_POINTS))
 
 
-def init_ngram_branch(net: SentimentNet, spec: Preset, data: IMDBDataModule) -> dict[str, float]:
+def init_ngram_branch(net: nn.Module, spec: Preset, data: IMDBDataModule) -> dict[str, float]:
     """Fit the n-gram branch (if the preset has one) on the training split: naive-Bayes ratios and
     a logistic regression (`SentimentNet.fit_ngram_weights`), at fit time; the fitted weights are
     frozen and kept in the net's state dict. Returns its training loss, accuracy and seconds."""
-    if net.ngram_weight is None:
-        return {}
+    if not isinstance(net, SentimentNet) or net.ngram_weight is None:
+        return {}  # also any other module mapping ids to logits (a test may wrap the net)
     start = time.perf_counter()
     train_split = data.datasets["train"]
     fit = net.fit_ngram_weights(
