@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.context_checks import context_figures, logged_points  # noqa: E402
 from config import PROJECT_ROOT, get_settings  # noqa: E402
 from data.prepare import PreparedData, prepare_dataset  # noqa: E402
 from data.text import standardize  # noqa: E402
@@ -47,7 +48,7 @@ from models.datamodule import IMDBDataModule  # noqa: E402
 from models.module import adamw  # noqa: E402
 from models.networks import build_net  # noqa: E402
 from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, Preset, get_preset  # noqa: E402
-from models.train import train  # noqa: E402
+from models.train import init_ngram_branch, train  # noqa: E402
 
 MAX_OVERHEAD = 1.15
 DEFAULT_ARCHIVE = PROJECT_ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
@@ -63,6 +64,9 @@ class Row:
     plain_seconds_per_epoch: float | None = None
     plain_test_acc: float | None = None
     seconds: float | None = None  # total training time (the baseline)
+    seed: int | None = None
+    logged_points: int | None = None  # per-batch train_loss points in MLflow
+    branch_seconds: float | None = None  # fitting the n-gram branch, before the epochs
 
     @property
     def overhead(self) -> float | None:
@@ -93,6 +97,7 @@ def plain_pytorch(
     data = IMDBDataModule(prepared_dir, preset.batch_size, seed=seed)
     data.setup()
     net = build_net(arch, preset.vocab_size, **preset.net_kwargs())
+    init_ngram_branch(net, preset, data)  # as `train` does: naive-Bayes ratios of the train split
     optimizer = adamw(net, preset.learning_rate, preset.weight_decay)  # the module's optimizer
     train_loader, val_loader = data.train_dataloader(), data.val_dataloader()
     total = max(1, epochs * len(train_loader))
@@ -152,6 +157,85 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def run_arch(
+    arch: str,
+    preset: Preset,
+    args: argparse.Namespace,
+    prepared_dir: Path,
+    overrides: dict,
+    seed: int,
+) -> tuple[Row, str]:
+    """Train `arch` (Lightning + MLflow, and the plain loop unless --no-plain) with `seed`; its
+    row and the logged model's URI."""
+    lightning_seconds, plain_seconds = [], []
+    plain_acc = None
+    for _ in range(args.repeats):
+        result = train(
+            arch,
+            prepared_dir,
+            preset=args.preset,
+            overrides=overrides,
+            seed=seed,
+            register=False,
+            run_name=f"benchmark-{arch}-{args.preset}-seed{seed}",
+            extra_tags={"benchmark": "train_benchmark"},
+            extra_params={"limit": args.limit},
+        )
+        epochs = result.epochs_trained  # early stopping may end sooner: compare like for like
+        lightning_seconds.append(result.train_seconds / epochs)
+        if not args.no_plain:
+            seconds, plain_acc = plain_pytorch(arch, preset, prepared_dir, epochs, seed)
+            plain_seconds.append(seconds)
+    if args.repeats > 1:
+        print(f"{arch} s/epoch, Lightning + MLflow: {lightning_seconds}; plain: {plain_seconds}")
+    row = Row(
+        model=f"{arch} ({args.preset})",
+        epochs=epochs,
+        test_acc=result.metrics["test_acc"],
+        test_loss=result.metrics["test_loss"],
+        seconds_per_epoch=statistics.median(lightning_seconds),
+        plain_seconds_per_epoch=statistics.median(plain_seconds) if plain_seconds else None,
+        plain_test_acc=plain_acc,
+        seconds=result.train_seconds,
+        seed=seed,
+        logged_points=logged_points(result.run_id),
+        branch_seconds=result.metrics.get("ngram_fit_seconds"),
+    )
+    print(json.dumps(asdict(row)), flush=True)
+    return row, result.model_uri
+
+
+def _spread(values: list[float]) -> str:
+    return (
+        f"{statistics.mean(values):.4f} (min {min(values):.4f}, max {max(values):.4f}, "
+        f"sd {statistics.stdev(values):.4f})"
+    )
+
+
+def seed_summary(rows: list[Row], context: list[dict[str, float]]) -> str:
+    """Mean and spread over the seeds of each model's test accuracy, and of the context figures."""
+    lines = []
+    for model in dict.fromkeys(r.model for r in rows if r.seed is not None):
+        mine = [r for r in rows if r.model == model]
+        lines.append(
+            f"{model}: test acc {_spread([r.test_acc for r in mine])}; s/epoch "
+            f"{statistics.mean(r.seconds_per_epoch or 0.0 for r in mine):.1f}; epochs "
+            f"{[r.epochs for r in mine]}; fit s {[round(r.seconds or 0.0) for r in mine]}; "
+            f"branch fit s {[round(r.branch_seconds or 0.0) for r in mine]}; logged points "
+            f"{[r.logged_points for r in mine]}"
+        )
+    by_seed = {r.seed: {} for r in rows}
+    for r in rows:
+        by_seed[r.seed][r.model.split()[0]] = r.test_acc
+    wins = [v["cnn"] > v["dense"] for v in by_seed.values() if {"cnn", "dense"} <= set(v)]
+    if wins:
+        lines.append(f"CNN above dense on {sum(wins)} of {len(wins)} seeds")
+    if len(context) > 1:
+        for key in [k for k in context[0] if k != "seed"]:
+            lines.append(f"{key}: {_spread([c[key] for c in context])}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> list[Row]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--archs", nargs="+", choices=ARCHS, default=list(ARCHS))
@@ -159,6 +243,23 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--epochs", type=int, help="override the presets' epochs")
     parser.add_argument("--limit", type=int, help="reviews per split (class-balanced)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="train every model once per seed (overrides --seed) and report the mean and spread; "
+        "the data split stays that of --seed",
+    )
+    parser.add_argument(
+        "--no-plain", action="store_true", help="skip the plain PyTorch loop (no overhead ratio)"
+    )
+    parser.add_argument(
+        "--context",
+        action="store_true",
+        help="with dense and cnn: behavioural pass rates and the CNN's loss on the dense model's "
+        "50 highest-loss test reviews, per seed",
+    )
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument(
         "--archive", type=Path, help="default: $IMDB_ARCHIVE, else " + str(DEFAULT_ARCHIVE)
     )
@@ -192,50 +293,35 @@ def main(argv: list[str] | None = None) -> list[Row]:
         seed=args.seed,
     )
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seeds = args.seeds or [args.seed]
     rows: list[Row] = []
-    for arch, preset in presets.items():
-        lightning_seconds, plain_seconds = [], []
-        for _ in range(args.repeats):
-            result = train(
-                arch,
-                prepared_dir,
-                preset=args.preset,
-                overrides=overrides,
-                seed=args.seed,
-                register=False,
-                run_name=f"benchmark-{arch}-{args.preset}",
-                extra_tags={"benchmark": "train_benchmark"},
-                extra_params={"limit": args.limit},
-            )
-            epochs = result.epochs_trained  # early stopping may end sooner: compare like for like
-            lightning_seconds.append(result.train_seconds / epochs)
-            seconds, plain_acc = plain_pytorch(arch, preset, prepared_dir, epochs, args.seed)
-            plain_seconds.append(seconds)
-        if args.repeats > 1:
-            print(
-                f"{arch} s/epoch, Lightning + MLflow: {lightning_seconds}; plain: {plain_seconds}"
-            )
-        rows.append(
-            Row(
-                model=f"{arch} ({args.preset})",
-                epochs=epochs,
-                test_acc=result.metrics["test_acc"],
-                test_loss=result.metrics["test_loss"],
-                seconds_per_epoch=statistics.median(lightning_seconds),
-                plain_seconds_per_epoch=statistics.median(plain_seconds),
-                plain_test_acc=plain_acc,
-                seconds=result.train_seconds,
-            )
-        )
+    context: list[dict[str, float]] = []
+    for seed in seeds:
+        uris: dict[str, str] = {}
+        for arch, preset in presets.items():
+            row, uris[arch] = run_arch(arch, preset, args, prepared_dir, overrides, seed)
+            rows.append(row)
+        if args.context and {"dense", "cnn"} <= set(uris):
+            figures = {"seed": seed, **context_figures(uris["dense"], uris["cnn"], prepared_dir)}
+            print(json.dumps(figures), flush=True)
+            context.append(figures)
     rows.append(tfidf_baseline(prepared_dir))
 
     print()
     print(table(rows))
+    if len(seeds) > 1:
+        print()
+        print(seed_summary(rows, context))
     over = [r.model for r in rows if r.overhead is not None and r.overhead > MAX_OVERHEAD]
     if over:
         print(f"\nLightning + MLflow overhead above {MAX_OVERHEAD}x for: {', '.join(over)}")
     if args.json:
-        payload = [{**asdict(r), "overhead": r.overhead} for r in rows]
+        payload = {
+            "rows": [{**asdict(r), "overhead": r.overhead} for r in rows],
+            "context": context,
+        }
         args.json.write_text(json.dumps(payload, indent=2), encoding="utf-8")
     return rows
 

@@ -29,6 +29,7 @@ __all__ = [
     "DenseNet",
     "SentimentNet",
     "build_net",
+    "check_ngram_buckets",
 ]
 
 # The two architectures. Defined here, with the networks, and re-exported by models.presets:
@@ -38,6 +39,9 @@ Pooling = Literal["mean", "max", "meanmax"]
 POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
 # Knuth's multiplicative constant: spreads consecutive pair ids over the hash buckets.
 _HASH_MULTIPLIER = 2_654_435_761
+# The n-gram hash: a polynomial hash kept below 2^31, so `running * multiplier + id` fits int64.
+_NGRAM_MULTIPLIER = 1_000_003
+_NGRAM_MODULUS = 2_147_483_647  # 2^31 - 1, a prime
 NUM_CLASSES = 2
 EMBEDDING_INIT = 0.05  # half-width of the uniform embedding init
 
@@ -63,6 +67,15 @@ def check_bigram_buckets(value: int) -> int:
         raise ValueError(f"bigram_buckets must be an integer, got {value!r}")
     if value == 1 or value < 0:
         raise ValueError(f"bigram_buckets must be 0 (off) or at least 2, got {value}")
+    return value
+
+
+def check_ngram_buckets(value: int) -> int:
+    """0 (no n-gram branch) or at least 2: bucket 0 is reserved for n-grams that reach padding."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"ngram_buckets must be an integer, got {value!r}")
+    if value == 1 or value < 0:
+        raise ValueError(f"ngram_buckets must be 0 (off) or at least 2, got {value}")
     return value
 
 
@@ -99,6 +112,8 @@ class SentimentNet(nn.Module):
         pooling: Pooling,
         word_dropout: float = 0.0,
         bigram_buckets: int = 0,
+        ngram_buckets: int = 0,
+        ngram_order: int = 3,
     ) -> None:
         super().__init__()
         _check_positive("vocab_size", vocab_size)
@@ -109,6 +124,8 @@ class SentimentNet(nn.Module):
         if vocab_size <= max(PAD_ID, OOV_ID):
             raise ValueError(f"vocab_size must exceed the reserved ids, got {vocab_size}")
         check_bigram_buckets(bigram_buckets)
+        check_ngram_buckets(ngram_buckets)
+        _check_positive("ngram_order", ngram_order)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.pooling = pooling
@@ -130,6 +147,22 @@ class SentimentNet(nn.Module):
         if bigram_buckets:
             self.bigram_embedding = nn.Embedding(bigram_buckets, embedding_dim, padding_idx=0)
             nn.init.zeros_(self.bigram_embedding.weight)
+        # The n-gram branch (Wang & Manning's NBSVM, the bag-of-n-grams branch of Johnson & Zhang):
+        # one weight per hashed 1..`ngram_order`-gram, summed over the distinct n-grams of a review,
+        # plus a bias, added to the logit of the positive class (half to each side). It is fitted
+        # at fit time on the training split (`fit_ngram_weights`: naive-Bayes log-count ratios,
+        # then an L2 logistic regression on the NB-weighted binary features) and frozen; the rest of
+        # the network then trains on its own (in training mode the branch is left out) and at
+        # inference the two logits add up: a product of two experts, one of them reading context.
+        # Fitted weights live in the state dict, so a logged model serves them with nothing extra.
+        self.ngram_buckets = ngram_buckets
+        self.ngram_order = ngram_order
+        self.ngram_weight: nn.Embedding | None = None
+        self.ngram_bias: nn.Parameter | None = None
+        if ngram_buckets:
+            self.ngram_weight = nn.Embedding(ngram_buckets, 1, padding_idx=0)
+            nn.init.zeros_(self.ngram_weight.weight)
+            self.ngram_bias = nn.Parameter(torch.zeros(()))
         self.embedding_dropout = nn.Dropout(dropout)
         self.head_dropout = nn.Dropout(dropout)
 
@@ -145,6 +178,7 @@ class SentimentNet(nn.Module):
     def pooled_from_embeddings(self, embedded: Tensor, mask: Tensor) -> Tensor:
         """The latent vector from embeddings: (B, latent_dim)."""
         mask = mask.to(embedded.dtype)
+        embedded = embedded[..., : self.embedding_dim]  # without the n-gram channel, if any
         # Zero padded inputs: captum may pass interpolated embeddings with non-zero padding rows.
         embedded = self.embedding_dropout(embedded) * mask.unsqueeze(-1)
         return masked_pool(self.encode_tokens(embedded, mask), mask, self.pooling)
@@ -154,8 +188,22 @@ class SentimentNet(nn.Module):
         return self.head(self.head_dropout(latent))
 
     def forward_from_embeddings(self, embedded: Tensor, mask: Tensor) -> Tensor:
-        """Logits (B, 2) from (B, L, E) embeddings and a (B, L) mask, 1/True for real tokens."""
-        return self.classify(self.pooled_from_embeddings(embedded, mask))
+        """Logits (B, 2) from (B, L, E) embeddings and a (B, L) mask, 1/True for real tokens.
+
+        With the n-gram branch the input is (B, L, E + 1): the last channel holds each token's share
+        of the branch's score (`embed`), so attributions cover the branch as well. In training mode
+        the branch is left out: it is fitted beforehand (`fit_ngram_weights`) and frozen.
+        """
+        return self._logits(self.pooled_from_embeddings(embedded, mask), embedded, mask)
+
+    def _logits(self, latent: Tensor, embedded: Tensor, mask: Tensor) -> Tensor:
+        """The head's logits from `latent`, plus the n-gram branch's score (eval mode only)."""
+        logits = self.classify(latent)
+        if self.ngram_bias is None or self.training:
+            return logits
+        score = (embedded[..., self.embedding_dim] * mask.to(embedded.dtype)).sum(dim=1)
+        score = score + self.ngram_bias
+        return logits + torch.stack([-score, score], dim=-1) / 2
 
     def bigram_ids(self, ids: Tensor) -> Tensor:
         """(B, L) hash bucket of each pair (token t, token t+1); 0 where either one is padding."""
@@ -165,11 +213,138 @@ class SentimentNet(nn.Module):
         buckets = buckets.masked_fill(~(real[:, :-1] & real[:, 1:]), 0)
         return nn.functional.pad(buckets, (0, 1))  # the last position has no next token
 
+    def ngram_ids(self, ids: Tensor) -> Tensor:
+        """(B, L, ngram_order) hash buckets of the n-grams starting at each token, n = 1..order.
+
+        0 where an n-gram reaches padding or repeats one seen earlier in the review: the branch
+        counts each distinct n-gram once (binary features, as NBSVM). Hashing never overflows: the
+        running hash stays below the bucket count times a 20-bit multiplier.
+        """
+        length = ids.shape[1]
+        padded = nn.functional.pad(ids, (0, self.ngram_order - 1), value=PAD_ID)
+        modulus = self.ngram_buckets - 1
+        running = torch.zeros_like(ids)
+        valid = torch.ones_like(ids, dtype=torch.bool)
+        columns = []
+        for n in range(self.ngram_order):
+            shifted = padded[:, n : n + length]  # token t + n, padding past the end
+            valid = valid & (shifted != PAD_ID)
+            running = (running * _NGRAM_MULTIPLIER + shifted + n + 1) % _NGRAM_MODULUS
+            columns.append((1 + running % modulus).masked_fill(~valid, 0))
+        buckets = torch.stack(columns, dim=-1)  # (B, L, order)
+        flat = buckets.reshape(len(ids), length * self.ngram_order)
+        ordered, order = flat.sort(dim=1, stable=True)  # stable: the first occurrence is kept
+        repeat = nn.functional.pad(ordered[:, 1:] == ordered[:, :-1], (1, 0))
+        first = torch.empty_like(repeat).scatter_(1, order, repeat)
+        return flat.masked_fill(first, 0).reshape(buckets.shape)
+
+    def ngram_scores(self, ids: Tensor) -> Tensor:
+        """(B, L) each token's share of the n-gram branch score: its distinct n-grams' weights."""
+        assert self.ngram_weight is not None
+        return self.ngram_weight(self.ngram_ids(ids)).sum(dim=(2, 3))
+
+    @torch.no_grad()
+    def init_ngram_weights(
+        self, ids: Tensor, labels: Tensor, alpha: float = 1.0, scale: float = 1.0, chunk: int = 512
+    ) -> Tensor:
+        """Set the n-gram weights to `scale` x the naive-Bayes log-count ratios of (ids, labels).
+
+        r = log((alpha + p) / |alpha + p|_1) - log((alpha + q) / |alpha + q|_1), p and q the counts
+        of reviews containing each bucket among the positive and negative reviews (Wang & Manning
+        2012). Returns r; a no-op without the branch. Call it on the training split only.
+        """
+        if self.ngram_weight is None:
+            raise ValueError("this network has no n-gram branch (ngram_buckets=0)")
+        device = self.ngram_weight.weight.device
+        counts = torch.zeros(2, self.ngram_buckets, dtype=torch.float64, device=device)
+        for start in range(0, len(ids), chunk):
+            buckets = self.ngram_ids(ids[start : start + chunk].to(device))
+            for label in (0, 1):
+                present = buckets[labels[start : start + chunk].to(device) == label].flatten()
+                counts[label] += torch.bincount(present, minlength=self.ngram_buckets)
+        counts[:, 0] = 0.0
+        smoothed = counts + alpha
+        ratios = (smoothed[1] / smoothed[1].sum()).log() - (smoothed[0] / smoothed[0].sum()).log()
+        ratios[0] = 0.0
+        self.ngram_weight.weight.copy_((scale * ratios).unsqueeze(1).to(self.ngram_weight.weight))
+        return ratios.float()
+
+    def ngram_features(self, ids: Tensor, chunk: int = 1000) -> Tensor:
+        """(N, ngram_buckets) sparse CSR float64 matrix: 1 where a review has the bucket's n-gram."""
+        rows, columns = [], []
+        for start in range(0, len(ids), chunk):
+            buckets = self.ngram_ids(ids[start : start + chunk]).flatten(1)
+            row, position = buckets.nonzero(as_tuple=True)
+            rows.append(row + start)
+            columns.append(buckets[row, position])
+        index = torch.stack([torch.cat(rows), torch.cat(columns)])
+        values = torch.ones(index.shape[1], dtype=torch.float64)
+        shape = (len(ids), self.ngram_buckets)
+        return torch.sparse_coo_tensor(index, values, shape).coalesce().to_sparse_csr()
+
+    def fit_ngram_weights(
+        self, ids: Tensor, labels: Tensor, c: float = 0.1, scale: float = 1.0, max_iter: int = 150
+    ) -> dict[str, float]:
+        """Fit the n-gram branch on (ids, labels), the training split, and freeze it (NBSVM).
+
+        The features are the naive-Bayes log-count ratios r of the review's distinct n-grams
+        (`init_ngram_weights`); an L2 logistic regression on them (liblinear's objective: ||v||^2 / 2
+        + c x the summed log-loss, by L-BFGS) gives v and a bias b; each bucket's weight is
+        `scale` x r x v and the branch's bias `scale` x b, `scale` weighing the branch against the
+        rest of the network, which trains alone and ends more confident. Returns the fit's
+        training loss and accuracy (at scale 1).
+        """
+        if self.ngram_weight is None or self.ngram_bias is None:
+            raise ValueError("this network has no n-gram branch (ngram_buckets=0)")
+        if not c > 0 or not scale > 0:
+            raise ValueError(f"c and scale must be positive, got {c!r} and {scale!r}")
+        device = self.ngram_weight.weight.device
+        ids, labels = ids.cpu(), labels.cpu()
+        ratios = self.init_ngram_weights(ids, labels).double().cpu()
+        features = self.ngram_features(ids)
+        target = labels.double()
+        l2 = 1.0 / (c * len(ids))  # the mean log-loss + l2 / 2 ||v||^2: liblinear's, divided by cN
+        weight, scale = scale, torch.zeros_like(ratios, requires_grad=True)
+        bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.LBFGS(
+            [scale, bias], max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe"
+        )
+
+        def margins() -> Tensor:
+            return (features @ (ratios * scale).unsqueeze(1)).squeeze(1) + bias
+
+        def closure() -> Tensor:
+            optimizer.zero_grad()
+            loss = nn.functional.binary_cross_entropy_with_logits(margins(), target)
+            loss = loss + 0.5 * l2 * scale.square().sum()
+            loss.backward()
+            return loss
+
+        with torch.enable_grad():
+            optimizer.step(closure)
+        with torch.no_grad():
+            fitted = margins()
+            self.ngram_weight.weight.copy_((weight * ratios * scale).unsqueeze(1).to(device))
+            self.ngram_bias.copy_((weight * bias).to(device))
+        self.ngram_weight.weight.requires_grad_(False)
+        self.ngram_bias.requires_grad_(False)
+        return {
+            "ngram_train_loss": float(
+                nn.functional.binary_cross_entropy_with_logits(fitted, target)
+            ),
+            "ngram_train_acc": float(((fitted > 0).double() == target).double().mean()),
+        }
+
     def embed(self, ids: Tensor) -> Tensor:
-        """(B, L, E) input embeddings of token ids: the word's, plus its bigram's if enabled."""
+        """(B, L, E) input embeddings of token ids: the word's, plus its bigram's if enabled.
+
+        With the n-gram branch, (B, L, E + 1): the last channel is `ngram_scores(ids)`.
+        """
         embedded = self.embedding(ids)
         if self.bigram_embedding is not None:
             embedded = embedded + self.bigram_embedding(self.bigram_ids(ids))
+        if self.ngram_weight is not None:
+            embedded = torch.cat([embedded, self.ngram_scores(ids).unsqueeze(-1)], dim=-1)
         return embedded
 
     def forward(self, ids: Tensor) -> Tensor:
@@ -181,9 +356,11 @@ class SentimentNet(nn.Module):
         return self.forward_from_embeddings(self.embed(ids), mask)
 
     def logits_and_latent(self, ids: Tensor) -> tuple[Tensor, Tensor]:
-        """Logits (B, 2) and the latent vector (B, latent_dim) of one pass, as `forward` in eval."""
-        latent = self.latent(ids)
-        return self.classify(latent), latent
+        """Logits (B, 2) and the latent vector (B, latent_dim) of one pass, as `forward` in eval:
+        the latent vector is the network's alone, the logits include the n-gram branch."""
+        embedded, mask = self.embed(ids), ids != PAD_ID
+        latent = self.pooled_from_embeddings(embedded, mask)
+        return self._logits(latent, embedded, mask), latent
 
     def latent(self, ids: Tensor) -> Tensor:
         """Pooled features just before the classifier head: (B, latent_dim)."""
@@ -202,8 +379,19 @@ class DenseNet(SentimentNet):
         pooling: Pooling = "mean",
         word_dropout: float = 0.0,
         bigram_buckets: int = 0,
+        ngram_buckets: int = 0,
+        ngram_order: int = 3,
     ) -> None:
-        super().__init__(vocab_size, embedding_dim, dropout, pooling, word_dropout, bigram_buckets)
+        super().__init__(
+            vocab_size,
+            embedding_dim,
+            dropout,
+            pooling,
+            word_dropout,
+            bigram_buckets,
+            ngram_buckets,
+            ngram_order,
+        )
         _check_positive("hidden_dim", hidden_dim)
         self.hidden_dim = hidden_dim
         self.token_dense = nn.Linear(embedding_dim, hidden_dim)
@@ -227,8 +415,19 @@ class CNNNet(SentimentNet):
         pooling: Pooling = "mean",
         word_dropout: float = 0.0,
         bigram_buckets: int = 0,
+        ngram_buckets: int = 0,
+        ngram_order: int = 3,
     ) -> None:
-        super().__init__(vocab_size, embedding_dim, dropout, pooling, word_dropout, bigram_buckets)
+        super().__init__(
+            vocab_size,
+            embedding_dim,
+            dropout,
+            pooling,
+            word_dropout,
+            bigram_buckets,
+            ngram_buckets,
+            ngram_order,
+        )
         channels = tuple(channels)
         if len(channels) != 3:
             raise ValueError(f"channels must give 3 conv widths, got {channels!r}")

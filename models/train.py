@@ -27,10 +27,12 @@ from typing import Any
 
 import mlflow
 import pytorch_lightning as pl
+import torch
 from mlflow import MlflowClient
 from pydantic import ValidationError
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import MLFlowLogger
+from torch import nn
 
 from config import PROJECT_ROOT, check_choice, describe_validation_error, get_settings
 from data.prepare import PreparedData
@@ -40,7 +42,7 @@ from models.callbacks import ReleaseMemory, RunSetup, progress_bar
 from models.datamodule import IMDBDataModule
 from models.figures import confusion_figure, curves_figure
 from models.module import SentimentClassifier
-from models.networks import build_net
+from models.networks import SentimentNet, build_net
 from models.presets import DEFAULT_PRESET, Arch, Preset, PresetName, check_seed, get_preset
 from models.pyfunc import log_sentiment_model
 from models.recovery import ProcessOwner
@@ -52,6 +54,9 @@ log = logging.getLogger(__name__)
 
 EARLY_STOPPING_PATIENCE = 2
 LOG_EVERY_N_STEPS = 10  # MLflow writes and progress-bar refreshes (a GPU sync) per this many steps
+# Per-batch curve points per epoch at least (when an epoch has that many batches): a one-epoch
+# run of 352 batches logged 35 points at every 10 steps, too few to read a curve from.
+MIN_LOGGED_POINTS = 100
 TEST_METRICS = ("test_loss", "test_acc", "test_f1", "test_roc_auc")
 
 
@@ -113,13 +118,50 @@ def check_limit(limit_batches: int | float | None) -> None:
 
 
 def log_interval(n_train: int, batch_size: int, limit_batches: int | float | None) -> int:
-    """Every 10 steps, or more often when an epoch is short, so every run has per-batch curves."""
+    """Every 10 steps, or more often when an epoch has fewer than 10 x MIN_LOGGED_POINTS batches,
+    so every run's per-batch curves have MIN_LOGGED_POINTS points, or every batch, per epoch."""
     n_batches = math.ceil(n_train / batch_size)
     if isinstance(limit_batches, int):
         n_batches = min(n_batches, limit_batches)
     elif isinstance(limit_batches, float):
         n_batches = math.ceil(n_batches * limit_batches)
-    return max(1, min(LOG_EVERY_N_STEPS, n_batches // 20))
+    return max(1, min(LOG_EVERY_N_STEPS, n_batches // MIN_LOGGED_POINTS))
+
+
+def init_ngram_branch(net: nn.Module, spec: Preset, data: IMDBDataModule) -> dict[str, float]:
+    """Fit the n-gram branch (if the preset has one) on the training split: naive-Bayes ratios and
+    a logistic regression (`SentimentNet.fit_ngram_weights`), at fit time; the fitted weights are
+    frozen and kept in the net's state dict. Returns its training loss, accuracy and seconds."""
+    if not isinstance(net, SentimentNet) or net.ngram_weight is None or net.ngram_bias is None:
+        return {}  # also any other module mapping ids to logits (a test may wrap the net)
+    start = time.perf_counter()
+    assert data.data is not None
+    # The branch depends on the training split and its own settings only: the dense model and the
+    # CNN of one flow run share one fit (the second model reuses the first's weights).
+    key = (data.data.data_hash, data.data.data_version, spec.vocab_size, net.ngram_buckets,
+           net.ngram_order, spec.ngram_c, spec.ngram_scale)  # fmt: skip
+    if key in _NGRAM_FITS:
+        weight, bias, fit = _NGRAM_FITS[key]
+        with torch.no_grad():
+            net.ngram_weight.weight.copy_(weight)
+            net.ngram_bias.copy_(bias)
+        net.ngram_weight.weight.requires_grad_(False)
+        net.ngram_bias.requires_grad_(False)
+    else:
+        train_split = data.datasets["train"]
+        fit = net.fit_ngram_weights(
+            train_split.ids, train_split.labels, c=spec.ngram_c, scale=spec.ngram_scale
+        )
+        _NGRAM_FITS.clear()  # one entry: a flow run's data
+        _NGRAM_FITS[key] = (
+            net.ngram_weight.weight.detach().clone(),
+            net.ngram_bias.detach().clone(),
+            fit,
+        )
+    return {**fit, "ngram_fit_seconds": time.perf_counter() - start}
+
+
+_NGRAM_FITS: dict[tuple, tuple[torch.Tensor, torch.Tensor, dict[str, float]]] = {}
 
 
 def git_commit() -> str:
@@ -179,6 +221,7 @@ def train(
     data.setup()
     assert data.data is not None
     net = build_net(arch, spec.vocab_size, **spec.net_kwargs())
+    ngram_fit = init_ngram_branch(net, spec, data)  # its seconds count as training time
     module = SentimentClassifier(net, spec.learning_rate, spec.weight_decay, spec.lr_schedule)
     n_parameters = sum(p.numel() for p in net.parameters())
     if log_every_n_steps is None:
@@ -255,7 +298,7 @@ def train(
     assert run_setup.run_id is not None
     run_id = run_setup.run_id
     best_val = checkpoint.best_model_score
-    metrics = {k: float(test_metrics[k]) for k in TEST_METRICS}
+    metrics = {k: float(test_metrics[k]) for k in TEST_METRICS} | ngram_fit
     if best_val is not None:
         metrics["best_val_loss"] = float(best_val)
     # A diverged model (inf/nan metrics) ends its run FAILED and is never logged or registered.

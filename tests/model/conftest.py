@@ -27,6 +27,7 @@ TINY_OVERRIDES: dict[str, Any] = {
     "epochs": 2,
     "batch_size": 32,
     "bigram_buckets": 1024,  # keeps the word-pair path of `tuned` in the tests, at a tiny size
+    "ngram_buckets": 4096,  # and its naive-Bayes n-gram branch
 }
 TINY_LIMIT_BATCHES = 4  # train/val batches per epoch; the test split is always scored whole
 TINY_SEED = 7

@@ -431,3 +431,19 @@ def test_cli_trains_and_prints_result(tmp_path: Path, capsys: pytest.CaptureFixt
     assert int(params["n_test"]) == 400  # `--limit` reviews per split, test scored whole
     # Short epochs are logged at every step by default, so the curves are never empty.
     assert len(MlflowClient().get_metric_history(result.run_id, "train_loss")) == 2
+
+
+@pytest.mark.slow
+def test_both_models_of_one_data_version_carry_the_same_fitted_ngram_branch(
+    trained: dict[str, TrainResult],
+):
+    """The branch depends on the data alone: one fit, shared by the dense model and the CNN."""
+    nets = {arch: logged_model(result.model_uri).net for arch, result in trained.items()}
+    assert all(net.ngram_weight is not None for net in nets.values())
+    dense, cnn = nets["dense"], nets["cnn"]
+    assert dense.ngram_weight.weight.abs().sum() > 0  # fitted, not the zeros it starts from
+    torch.testing.assert_close(dense.ngram_weight.weight, cnn.ngram_weight.weight)
+    torch.testing.assert_close(dense.ngram_bias, cnn.ngram_bias)
+    assert (
+        trained["dense"].metrics["ngram_train_loss"] == trained["cnn"].metrics["ngram_train_loss"]
+    )
