@@ -53,6 +53,9 @@ def main() -> None:
     args = parser.parse_args()
     if not args.keep_stores:
         isolate_stores(tempfile.mkdtemp(prefix="pipeline-bench-"))
+    # As `python -m flows.pipeline` does: the temporary server's telemetry heartbeat races its
+    # first database migration ("database is locked"), and sends nothing useful offline.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
     from flows.pipeline import imdb_sentiment
 
