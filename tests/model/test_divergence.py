@@ -35,6 +35,10 @@ class NaNOutput(nn.Module):
     def forward(self, ids: Tensor) -> Tensor:
         return self.net(ids) * math.nan
 
+    def logits_and_latent(self, ids: Tensor) -> tuple[Tensor, Tensor]:  # the test pass's scores
+        logits, latent = self.net.logits_and_latent(ids)
+        return logits * math.nan, latent
+
 
 def _client() -> MlflowClient:
     return MlflowClient(get_settings().mlflow_tracking_uri)
