@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from config import check_choice
 from data.text import OOV_ID, PAD_ID
+from models.ngram_branch import NgramBranch
 
 __all__ = [
     "ARCHITECTURES",
@@ -39,9 +40,6 @@ Pooling = Literal["mean", "max", "meanmax"]
 POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
 # Knuth's multiplicative constant: spreads consecutive pair ids over the hash buckets.
 _HASH_MULTIPLIER = 2_654_435_761
-# The n-gram hash: a polynomial hash kept below 2^31, so `running * multiplier + id` fits int64.
-_NGRAM_MULTIPLIER = 1_000_003
-_NGRAM_MODULUS = 2_147_483_647  # 2^31 - 1, a prime
 NUM_CLASSES = 2
 EMBEDDING_INIT = 0.05  # half-width of the uniform embedding init
 
@@ -98,7 +96,7 @@ def masked_pool(features: Tensor, mask: Tensor, pooling: Pooling) -> Tensor:
     return torch.cat(parts, dim=-1)
 
 
-class SentimentNet(nn.Module):
+class SentimentNet(NgramBranch, nn.Module):
     """Common base: embedding -> dropout -> token encoder -> masked pooling -> dropout -> linear."""
 
     embedding: nn.Embedding
@@ -212,128 +210,6 @@ class SentimentNet(nn.Module):
         buckets = 1 + (pair * _HASH_MULTIPLIER) % (self.bigram_buckets - 1)
         buckets = buckets.masked_fill(~(real[:, :-1] & real[:, 1:]), 0)
         return nn.functional.pad(buckets, (0, 1))  # the last position has no next token
-
-    def ngram_ids(self, ids: Tensor) -> Tensor:
-        """(B, L, ngram_order) hash buckets of the n-grams starting at each token, n = 1..order.
-
-        0 where an n-gram reaches padding or repeats one seen earlier in the review: the branch
-        counts each distinct n-gram once (binary features, as NBSVM). Hashing never overflows: the
-        running hash stays below the bucket count times a 20-bit multiplier.
-        """
-        length = ids.shape[1]
-        padded = nn.functional.pad(ids, (0, self.ngram_order - 1), value=PAD_ID)
-        modulus = self.ngram_buckets - 1
-        running = torch.zeros_like(ids)
-        valid = torch.ones_like(ids, dtype=torch.bool)
-        columns = []
-        for n in range(self.ngram_order):
-            shifted = padded[:, n : n + length]  # token t + n, padding past the end
-            valid = valid & (shifted != PAD_ID)
-            running = (running * _NGRAM_MULTIPLIER + shifted + n + 1) % _NGRAM_MODULUS
-            columns.append((1 + running % modulus).masked_fill(~valid, 0))
-        buckets = torch.stack(columns, dim=-1)  # (B, L, order)
-        flat = buckets.reshape(len(ids), length * self.ngram_order)
-        ordered, order = flat.sort(dim=1, stable=True)  # stable: the first occurrence is kept
-        repeat = nn.functional.pad(ordered[:, 1:] == ordered[:, :-1], (1, 0))
-        first = torch.empty_like(repeat).scatter_(1, order, repeat)
-        return flat.masked_fill(first, 0).reshape(buckets.shape)
-
-    def ngram_scores(self, ids: Tensor) -> Tensor:
-        """(B, L) each token's share of the n-gram branch score: its distinct n-grams' weights."""
-        assert self.ngram_weight is not None
-        return self.ngram_weight(self.ngram_ids(ids)).sum(dim=(2, 3))
-
-    @torch.no_grad()
-    def init_ngram_weights(
-        self, ids: Tensor, labels: Tensor, alpha: float = 1.0, scale: float = 1.0, chunk: int = 512
-    ) -> Tensor:
-        """Set the n-gram weights to `scale` x the naive-Bayes log-count ratios of (ids, labels).
-
-        r = log((alpha + p) / |alpha + p|_1) - log((alpha + q) / |alpha + q|_1), p and q the counts
-        of reviews containing each bucket among the positive and negative reviews (Wang & Manning
-        2012). Returns r; a no-op without the branch. Call it on the training split only.
-        """
-        if self.ngram_weight is None:
-            raise ValueError("this network has no n-gram branch (ngram_buckets=0)")
-        device = self.ngram_weight.weight.device
-        counts = torch.zeros(2, self.ngram_buckets, dtype=torch.float64, device=device)
-        for start in range(0, len(ids), chunk):
-            buckets = self.ngram_ids(ids[start : start + chunk].to(device))
-            for label in (0, 1):
-                present = buckets[labels[start : start + chunk].to(device) == label].flatten()
-                counts[label] += torch.bincount(present, minlength=self.ngram_buckets)
-        counts[:, 0] = 0.0
-        smoothed = counts + alpha
-        ratios = (smoothed[1] / smoothed[1].sum()).log() - (smoothed[0] / smoothed[0].sum()).log()
-        ratios[0] = 0.0
-        self.ngram_weight.weight.copy_((scale * ratios).unsqueeze(1).to(self.ngram_weight.weight))
-        return ratios.float()
-
-    def ngram_features(self, ids: Tensor, chunk: int = 1000) -> Tensor:
-        """(N, ngram_buckets) sparse CSR float64 matrix: 1 where a review has the bucket's n-gram."""
-        rows, columns = [], []
-        for start in range(0, len(ids), chunk):
-            buckets = self.ngram_ids(ids[start : start + chunk]).flatten(1)
-            row, position = buckets.nonzero(as_tuple=True)
-            rows.append(row + start)
-            columns.append(buckets[row, position])
-        index = torch.stack([torch.cat(rows), torch.cat(columns)])
-        values = torch.ones(index.shape[1], dtype=torch.float64)
-        shape = (len(ids), self.ngram_buckets)
-        return torch.sparse_coo_tensor(index, values, shape).coalesce().to_sparse_csr()
-
-    def fit_ngram_weights(
-        self, ids: Tensor, labels: Tensor, c: float = 0.1, scale: float = 1.0, max_iter: int = 150
-    ) -> dict[str, float]:
-        """Fit the n-gram branch on (ids, labels), the training split, and freeze it (NBSVM).
-
-        The features are the naive-Bayes log-count ratios r of the review's distinct n-grams
-        (`init_ngram_weights`); an L2 logistic regression on them (liblinear's objective: ||v||^2 / 2
-        + c x the summed log-loss, by L-BFGS) gives v and a bias b; each bucket's weight is
-        `scale` x r x v and the branch's bias `scale` x b, `scale` weighing the branch against the
-        rest of the network, which trains alone and ends more confident. Returns the fit's
-        training loss and accuracy (at scale 1).
-        """
-        if self.ngram_weight is None or self.ngram_bias is None:
-            raise ValueError("this network has no n-gram branch (ngram_buckets=0)")
-        if not c > 0 or not scale > 0:
-            raise ValueError(f"c and scale must be positive, got {c!r} and {scale!r}")
-        device = self.ngram_weight.weight.device
-        ids, labels = ids.cpu(), labels.cpu()
-        ratios = self.init_ngram_weights(ids, labels).double().cpu()
-        features = self.ngram_features(ids)
-        target = labels.double()
-        l2 = 1.0 / (c * len(ids))  # the mean log-loss + l2 / 2 ||v||^2: liblinear's, divided by cN
-        weight, scale = scale, torch.zeros_like(ratios, requires_grad=True)
-        bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
-        optimizer = torch.optim.LBFGS(
-            [scale, bias], max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe"
-        )
-
-        def margins() -> Tensor:
-            return (features @ (ratios * scale).unsqueeze(1)).squeeze(1) + bias
-
-        def closure() -> Tensor:
-            optimizer.zero_grad()
-            loss = nn.functional.binary_cross_entropy_with_logits(margins(), target)
-            loss = loss + 0.5 * l2 * scale.square().sum()
-            loss.backward()
-            return loss
-
-        with torch.enable_grad():
-            optimizer.step(closure)
-        with torch.no_grad():
-            fitted = margins()
-            self.ngram_weight.weight.copy_((weight * ratios * scale).unsqueeze(1).to(device))
-            self.ngram_bias.copy_((weight * bias).to(device))
-        self.ngram_weight.weight.requires_grad_(False)
-        self.ngram_bias.requires_grad_(False)
-        return {
-            "ngram_train_loss": float(
-                nn.functional.binary_cross_entropy_with_logits(fitted, target)
-            ),
-            "ngram_train_acc": float(((fitted > 0).double() == target).double().mean()),
-        }
 
     def embed(self, ids: Tensor) -> Tensor:
         """(B, L, E) input embeddings of token ids: the word's, plus its bigram's if enabled.
