@@ -150,6 +150,42 @@ def word2vec_matrix(cache: Path, vocab_size: int, dim: int, epochs: int) -> np.n
     return np.load(path)
 
 
+def branch_scores(net: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """The fitted n-gram branch's logit (its scale included) per review."""
+    with torch.no_grad():
+        parts = [net.ngram_scores(ids[i : i + 500]).sum(1) for i in range(0, len(ids), 500)]
+        return torch.cat(parts) + net.ngram_bias
+
+
+def oof_branch_scores(cache: Path, args: argparse.Namespace, train: tuple) -> torch.Tensor:
+    """Out-of-fold branch logits (scale 1) of the training reviews, folds grouped by movie."""
+    path = cache / (
+        f"oof_{args.vocab}_{args.max_len}_{args.ngram_buckets}_{args.ngram_order}_"
+        f"{args.ngram_c:g}_{args.stack_folds}.npy"
+    )
+    if not path.exists():
+        from sklearn.model_selection import GroupKFold
+
+        data = load_tokens(cache)
+        movies = data["movie"][data["split"] == "train"]
+        ids, labels = train
+        oof = torch.zeros(len(ids))
+        folds = GroupKFold(args.stack_folds).split(ids.numpy(), labels.numpy(), movies)
+        for fit_rows, held_rows in folds:
+            start = time.perf_counter()
+            fold_net = build_net(
+                "dense", args.vocab, embedding_dim=1, hidden_dim=1,
+                ngram_buckets=args.ngram_buckets, ngram_order=args.ngram_order,
+            )  # fmt: skip
+            fit_rows, held_rows = torch.from_numpy(fit_rows), torch.from_numpy(held_rows)
+            fold_net.fit_ngram_weights(ids[fit_rows], labels[fit_rows], c=args.ngram_c)
+            oof[held_rows] = branch_scores(fold_net, ids[held_rows]).float()
+            acc = ((oof[held_rows] > 0).long() == labels[held_rows]).float().mean().item()
+            print(f"oof fold acc {acc:.4f} {time.perf_counter() - start:.0f}s", flush=True)
+        np.save(path, oof.numpy())
+    return torch.from_numpy(np.load(path))
+
+
 @torch.no_grad()
 def evaluate(net: nn.Module, ids: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
     net.eval()
@@ -213,6 +249,10 @@ def main() -> None:
     parser.add_argument("--ngram-c", type=float, default=0.0)
     parser.add_argument("--nb-scale", type=float, default=1.0)
     parser.add_argument("--ngram-lr", type=float, default=1.0)
+    parser.add_argument("--ngram-scale", type=float, default=1.0)
+    # Stacking (round 7): the network trains with --ngram-scale x the branch's out-of-fold logit
+    # (folds grouped by movie) added to its own, so it learns what the branch misses.
+    parser.add_argument("--stack-folds", type=int, default=0)
     # Save the last epoch's validation margins (logit difference) of the network without its
     # n-gram branch, of the branch alone, and the labels, to this .npz (to weigh the two).
     parser.add_argument("--dump", type=Path)
@@ -253,7 +293,8 @@ def main() -> None:
     if args.ngram_buckets:
         start = time.perf_counter()
         if args.ngram_c:
-            print("branch fit", net.fit_ngram_weights(*parts["train"], c=args.ngram_c), end=" ")
+            fit = net.fit_ngram_weights(*parts["train"], c=args.ngram_c, scale=args.ngram_scale)
+            print("branch fit", fit, end=" ")
         else:
             net.init_ngram_weights(*parts["train"], scale=args.nb_scale)
         print(f"{time.perf_counter() - start:.1f}s", flush=True)
@@ -281,6 +322,9 @@ def main() -> None:
         groups.append({"params": ngram_params, "lr": args.lr * args.ngram_lr})
     optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=args.wd)
     train_ids, train_labels = parts["train"]
+    offset = None
+    if args.stack_folds:
+        offset = args.ngram_scale * oof_branch_scores(cache, args, parts["train"])
     if args.distill:
         teacher = torch.from_numpy(teacher_probs(cache)[split == "train"]).float()
         assert not torch.isnan(teacher).any()
@@ -327,6 +371,8 @@ def main() -> None:
             mask = inputs != PAD_ID
             embedded = net.embed(inputs)
             logits = net.forward_from_embeddings(embedded, mask)
+            if offset is not None:
+                logits = logits + torch.stack([-offset[batch], offset[batch]], 1) / 2
             loss = nn.functional.cross_entropy(logits, train_labels[batch])
             if args.distill:
                 soft = torch.stack([1 - teacher[batch], teacher[batch]], dim=1)

@@ -1,20 +1,25 @@
 """The LightningDataModule over a prepared data folder (see `data.prepare.PreparedData`).
 
 Batches are fetched whole (`__getitems__`): one tensor index per batch instead of one per review
-followed by a collate, which keeps the data loading cost of a step negligible.
+followed by a collate, which keeps the data loading cost of a step negligible. Each batch is cut to
+its longest review: the networks ignore padding, so this changes no score, only the work. Training
+batches are drawn by length (`LengthBuckets`), so that most of a batch is real tokens: on full
+IMDB, padded to 800 tokens, 70% of the positions of a shuffled batch were padding.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from pytorch_lightning import LightningDataModule
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from data.prepare import PreparedData
+from data.text import PAD_ID
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -26,6 +31,7 @@ class EncodedReviews(Dataset):
         # Copies only arrays torch cannot share (read-only pandas/np.load buffers, other dtypes).
         self.ids = torch.from_numpy(np.require(ids, np.int64, ["C", "W"]))
         self.labels = torch.from_numpy(np.require(labels, np.int64, ["C", "W"]))
+        self._lengths: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -35,7 +41,48 @@ class EncodedReviews(Dataset):
 
     def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
         index = torch.as_tensor(indices)
-        return self.ids[index], self.labels[index]
+        ids = self.ids[index]
+        # Rows are right-padded, so the columns past the longest review are all padding.
+        width = max(1, int(self.lengths[index].max())) if len(index) else ids.shape[1]
+        return ids[:, :width], self.labels[index]
+
+    @property
+    def lengths(self) -> Tensor:
+        """Real tokens per review (N,), computed once."""
+        if self._lengths is None:
+            self._lengths = (self.ids != PAD_ID).sum(dim=1)
+        return self._lengths
+
+
+class LengthBuckets(Sampler[list[int]]):
+    """Shuffled batches of reviews of similar length: each epoch the reviews are shuffled (seeded),
+    cut into pools of `pool_batches` batches, each pool is sorted by length and cut into batches,
+    and the batches are shuffled. Every review is in exactly one batch per epoch, as many batches
+    as a plain shuffle makes; only the grouping differs."""
+
+    def __init__(self, lengths: Tensor, batch_size: int, seed: int, pool_batches: int = 50) -> None:
+        self.lengths = lengths
+        self.batch_size = batch_size
+        self.pool = batch_size * pool_batches
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch  # Lightning calls this, so each epoch has its own (seeded) order
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator)
+        batches: list[Tensor] = []
+        for start in range(0, len(order), self.pool):
+            pool = order[start : start + self.pool]
+            pool = pool[self.lengths[pool].argsort(stable=True)]
+            batches.extend(pool.split(self.batch_size))
+        for index in torch.randperm(len(batches), generator=generator).tolist():
+            yield batches[index].tolist()
 
 
 def _whole_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -88,15 +135,18 @@ class IMDBDataModule(LightningDataModule):
                 shuffle=shuffle,
                 seed=self.seed,
             )
-        generator = (
-            torch.Generator().manual_seed(self.seed) if shuffle and sampler is None else None
-        )
+        if shuffle and sampler is None:
+            buckets = LengthBuckets(dataset.lengths, self.batch_size, self.seed)
+            return DataLoader(
+                dataset,
+                batch_sampler=buckets,
+                collate_fn=_whole_batch,
+                num_workers=self.num_workers,
+            )
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle and sampler is None,
             sampler=sampler,
-            generator=generator,
             collate_fn=_whole_batch,
             num_workers=self.num_workers,
         )

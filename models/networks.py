@@ -330,8 +330,33 @@ class CNNNet(SentimentNet):
         for conv, norm in zip(self.convs, self.norms, strict=True):
             # Re-mask after every block: BatchNorm's shift would make padded positions non-zero
             # and the next convolution would then carry them into the real tokens at the edge.
-            x = torch.relu(norm(conv(x))) * channel_mask
+            x = torch.relu(masked_batch_norm(norm, conv(x), channel_mask)) * channel_mask
         return x.transpose(1, 2)
+
+
+def masked_batch_norm(norm: nn.BatchNorm1d, x: Tensor, mask: Tensor) -> Tensor:
+    """`norm` over (B, C, L) features whose batch statistics count real positions only.
+
+    Plain BatchNorm averages over every position, padding included, so in training a batch's
+    statistics (and the running ones) would depend on how far it is padded, and a batch trimmed to
+    its longest review would train a different network. In eval mode the running statistics are
+    used, as by `norm` itself. `mask` is (B, 1, L), 1 for real tokens.
+    """
+    if not norm.training:
+        return norm(x)
+    count = mask.sum().clamp(min=2.0)  # the unbiased running variance divides by count - 1
+    mean = (x * mask).sum(dim=(0, 2)) / count
+    var = ((x - mean[:, None]).square() * mask).sum(dim=(0, 2)) / count
+    if norm.track_running_stats and norm.running_mean is not None and norm.running_var is not None:
+        with torch.no_grad():
+            momentum = 0.1 if norm.momentum is None else norm.momentum
+            norm.running_mean.lerp_(mean.detach(), momentum)
+            norm.running_var.lerp_(var.detach() * count / (count - 1), momentum)
+            norm.num_batches_tracked.add_(1)
+    scale = torch.rsqrt(var + norm.eps)
+    if norm.affine:
+        return (x - mean[:, None]) * (scale * norm.weight)[:, None] + norm.bias[:, None]
+    return (x - mean[:, None]) * scale[:, None]
 
 
 ARCHITECTURES: dict[Arch, type[SentimentNet]] = {"dense": DenseNet, "cnn": CNNNet}

@@ -376,3 +376,26 @@ def test_bad_bigram_bucket_counts_are_rejected(buckets: object) -> None:
     if isinstance(buckets, int) and not isinstance(buckets, bool):
         with pytest.raises(ValueError, match="bigram_buckets"):
             get_preset("dense", bigram_buckets=buckets)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_training_is_invariant_to_trailing_padding(arch: str) -> None:
+    """A training step sees the same loss, gradients and BatchNorm statistics whether a batch is
+    padded to its longest review or far beyond: the data module trims batches, so training on a
+    trimmed batch must be training the same network."""
+    ids = random_ids(6, 15, 0, seed=3)
+    ids[:3, 9:] = PAD_ID  # reviews of two lengths in one batch
+    labels = torch.tensor([0, 1, 0, 1, 1, 0])
+    states = []
+    for pads in (0, 40):
+        net = tiny_net(arch, dropout=0.0).train()
+        padded = torch.cat([ids, torch.full((6, pads), PAD_ID)], dim=1)
+        torch.nn.functional.cross_entropy(net(padded), labels).backward()
+        grads = {name: p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
+        states.append((grads, {k: v.clone() for k, v in net.state_dict().items()}))
+    (grads_a, state_a), (grads_b, state_b) = states
+    assert grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], atol=1e-6, rtol=1e-5)
+    for name in state_a:  # the running statistics of the CNN's BatchNorm layers among them
+        torch.testing.assert_close(state_a[name], state_b[name], atol=1e-6, rtol=1e-5)
