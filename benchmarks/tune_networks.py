@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data.imdb import read_imdb  # noqa: E402
 from data.prepare import assign_validation  # noqa: E402
 from data.text import Vocabulary, tokenize  # noqa: E402
+from models.datamodule import LengthBuckets  # noqa: E402
 from models.networks import OOV_ID, PAD_ID, build_net  # noqa: E402
 
 ARCHIVE = Path("/work/shared/data/aclImdb_v1.tar.gz")
@@ -190,9 +191,12 @@ def oof_branch_scores(cache: Path, args: argparse.Namespace, train: tuple) -> to
 def evaluate(net: nn.Module, ids: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
     net.eval()
     loss, correct = 0.0, 0
+    lengths = (ids != PAD_ID).sum(1)
+    order = lengths.argsort()  # chunks of similar length, each cut to its longest review
     for start in range(0, len(ids), 500):
-        logits = net(ids[start : start + 500])
-        target = labels[start : start + 500]
+        rows = order[start : start + 500]
+        logits = net(ids[rows, : max(1, int(lengths[rows].max()))])
+        target = labels[rows]
         loss += nn.functional.cross_entropy(logits, target, reduction="sum").item()
         correct += (logits.argmax(1) == target).sum().item()
     return loss / len(ids), correct / len(ids)
@@ -253,6 +257,14 @@ def main() -> None:
     # Stacking (round 7): the network trains with --ngram-scale x the branch's out-of-fold logit
     # (folds grouped by movie) added to its own, so it learns what the branch misses.
     parser.add_argument("--stack-folds", type=int, default=0)
+    parser.add_argument(
+        "--shuffle", action="store_true", help="plain shuffled batches (rounds 1-6)"
+    )
+    parser.add_argument("--norm", choices=("batch", "layer", "none"), default="batch")
+    parser.add_argument("--pool-batches", type=int, default=50, help="LengthBuckets' pool size")
+    parser.add_argument(
+        "--plain-bn", action="store_true", help="BatchNorm statistics over padding too (rounds 1-6)"
+    )
     # Save the last epoch's validation margins (logit difference) of the network without its
     # n-gram branch, of the branch alone, and the labels, to this .npz (to weigh the two).
     parser.add_argument("--dump", type=Path)
@@ -264,6 +276,10 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=Path("/tmp/tune/results.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)  # shared 2-core machine
+    if args.plain_bn:
+        import models.networks
+
+        models.networks.masked_batch_norm = lambda norm, x, mask: norm(x)
     args.cache.mkdir(parents=True, exist_ok=True)
 
     # One folder per split: arrays cached before the split was grouped by movie are never reused.
@@ -305,6 +321,18 @@ def main() -> None:
         matrix = word2vec_matrix(cache, args.vocab, args.embedding, args.w2v_epochs)
         with torch.no_grad():
             net.embedding.weight.copy_(torch.from_numpy(matrix) * args.w2v_norm)
+    if args.arch == "cnn" and args.norm != "batch":  # per-token norms: no batch statistics
+        import models.networks
+
+        def per_token(norm: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return norm(x.transpose(1, 2)).transpose(1, 2)
+
+        models.networks.masked_batch_norm = per_token
+        make = (lambda w: nn.LayerNorm(w)) if args.norm == "layer" else (lambda w: nn.Identity())
+        net.norms = nn.ModuleList(make(w) for w in net.channels)
+        if args.norm == "none":
+            for conv in net.convs:
+                conv.bias = nn.Parameter(torch.zeros(conv.out_channels))
     if args.arch == "cnn" and tuple(args.dilations) != (1, 1, 1):
         for i, (conv, dilation) in enumerate(zip(net.convs, args.dilations, strict=True)):
             net.convs[i] = nn.Conv1d(
@@ -322,6 +350,7 @@ def main() -> None:
         groups.append({"params": ngram_params, "lr": args.lr * args.ngram_lr})
     optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=args.wd)
     train_ids, train_labels = parts["train"]
+    train_lengths = (train_ids != PAD_ID).sum(1)
     offset = None
     if args.stack_folds:
         offset = args.ngram_scale * oof_branch_scores(cache, args, parts["train"])
@@ -358,11 +387,20 @@ def main() -> None:
         net.train()
         active = {n: a for n, a in averages.items() if n != "swa" or epoch >= args.swa_from}
         start = time.perf_counter()
-        order = torch.randperm(len(train_ids), generator=generator)
-        for first in range(0, len(order), args.batch):
-            batch = order[first : first + args.batch]
+        if args.shuffle:  # the order of rounds 1-6: plain shuffled batches padded to max_len
+            order = torch.randperm(len(train_ids), generator=generator)
+            batches = [
+                order[first : first + args.batch] for first in range(0, len(order), args.batch)
+            ]
+        else:  # the pipeline's: batches of similar length (models.datamodule.LengthBuckets)
+            buckets = LengthBuckets(train_lengths, args.batch, args.seed, args.pool_batches)
+            buckets.set_epoch(epoch)
+            batches = [torch.tensor(batch) for batch in buckets]
+        for batch in batches:
             optimizer.zero_grad()
             inputs = train_ids[batch]
+            if not args.shuffle:
+                inputs = inputs[:, : max(1, int(train_lengths[batch].max()))]
             if args.word_dropout > 0:
                 drop = (torch.rand(inputs.shape, generator=generator) < args.word_dropout) & (
                     inputs != PAD_ID

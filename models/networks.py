@@ -22,6 +22,8 @@ from models.ngram_branch import NgramBranch
 __all__ = [
     "ARCHITECTURES",
     "Arch",
+    "CONV_NORMS",
+    "ConvNorm",
     "OOV_ID",
     "PAD_ID",
     "POOLINGS",
@@ -38,6 +40,10 @@ __all__ = [
 Arch = Literal["dense", "cnn"]
 Pooling = Literal["mean", "max", "meanmax"]
 POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
+# The CNN blocks' normalisation: BatchNorm over the batch's real tokens, or LayerNorm over each
+# token's channels (no batch statistics: a token's value never depends on the other reviews).
+ConvNorm = Literal["batch", "layer"]
+CONV_NORMS: tuple[ConvNorm, ...] = get_args(ConvNorm)
 # Knuth's multiplicative constant: spreads consecutive pair ids over the hash buckets.
 _HASH_MULTIPLIER = 2_654_435_761
 NUM_CLASSES = 2
@@ -279,7 +285,10 @@ class DenseNet(SentimentNet):
 
 
 class CNNNet(SentimentNet):
-    """Embedding -> dropout -> 3 x [Conv1d(same) + BatchNorm1d + ReLU, masked] -> pooling -> head."""
+    """Embedding -> dropout -> 3 x [Conv1d(same) + norm + ReLU, masked] -> pooling -> head.
+
+    `norm` is BatchNorm1d ("batch", the reference) or a per-token LayerNorm ("layer").
+    """
 
     def __init__(
         self,
@@ -293,6 +302,7 @@ class CNNNet(SentimentNet):
         bigram_buckets: int = 0,
         ngram_buckets: int = 0,
         ngram_order: int = 3,
+        norm: ConvNorm = "batch",
     ) -> None:
         super().__init__(
             vocab_size,
@@ -304,6 +314,7 @@ class CNNNet(SentimentNet):
             ngram_buckets,
             ngram_order,
         )
+        check_choice(norm, ConvNorm, "norm")
         channels = tuple(channels)
         if len(channels) != 3:
             raise ValueError(f"channels must give 3 conv widths, got {channels!r}")
@@ -315,22 +326,30 @@ class CNNNet(SentimentNet):
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         self.channels = channels
         self.kernel_size = kernel_size
+        self.norm = norm
         widths = (embedding_dim, *channels)
         self.convs = nn.ModuleList(
-            # No conv bias: BatchNorm's shift makes it redundant.
+            # No conv bias: the norm's shift makes it redundant.
             nn.Conv1d(w_in, w_out, kernel_size, padding="same", bias=False)
             for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
         )
-        self.norms = nn.ModuleList(nn.BatchNorm1d(w) for w in channels)
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(w) if norm == "batch" else nn.LayerNorm(w) for w in channels
+        )
         self._finish(channels[-1])
 
     def encode_tokens(self, embedded: Tensor, mask: Tensor) -> Tensor:
         x = embedded.transpose(1, 2)  # (B, E, L): Conv1d wants channels first
         channel_mask = mask.unsqueeze(1)
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            # Re-mask after every block: BatchNorm's shift would make padded positions non-zero
+            # Re-mask after every block: the norm's shift would make padded positions non-zero
             # and the next convolution would then carry them into the real tokens at the edge.
-            x = torch.relu(masked_batch_norm(norm, conv(x), channel_mask)) * channel_mask
+            x = conv(x)
+            if isinstance(norm, nn.LayerNorm):
+                x = norm(x.transpose(1, 2)).transpose(1, 2)
+            else:
+                x = masked_batch_norm(norm, x, channel_mask)
+            x = torch.relu(x) * channel_mask
         return x.transpose(1, 2)
 
 

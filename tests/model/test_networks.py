@@ -378,8 +378,8 @@ def test_bad_bigram_bucket_counts_are_rejected(buckets: object) -> None:
             get_preset("dense", bigram_buckets=buckets)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_training_is_invariant_to_trailing_padding(arch: str) -> None:
+@pytest.mark.parametrize(("arch", "norm"), [("dense", None), ("cnn", "batch"), ("cnn", "layer")])
+def test_training_is_invariant_to_trailing_padding(arch: str, norm: str | None) -> None:
     """A training step sees the same loss, gradients and BatchNorm statistics whether a batch is
     padded to its longest review or far beyond: the data module trims batches, so training on a
     trimmed batch must be training the same network."""
@@ -388,7 +388,9 @@ def test_training_is_invariant_to_trailing_padding(arch: str) -> None:
     labels = torch.tensor([0, 1, 0, 1, 1, 0])
     states = []
     for pads in (0, 40):
-        net = tiny_net(arch, dropout=0.0).train()
+        torch.manual_seed(0)
+        extra = {"norm": norm} if norm else {}
+        net = build_net(arch, VOCAB, dropout=0.0, **TINY[arch], **extra).train()
         padded = torch.cat([ids, torch.full((6, pads), PAD_ID)], dim=1)
         torch.nn.functional.cross_entropy(net(padded), labels).backward()
         grads = {name: p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
@@ -399,3 +401,14 @@ def test_training_is_invariant_to_trailing_padding(arch: str) -> None:
         torch.testing.assert_close(grads_a[name], grads_b[name], atol=1e-6, rtol=1e-5)
     for name in state_a:  # the running statistics of the CNN's BatchNorm layers among them
         torch.testing.assert_close(state_a[name], state_b[name], atol=1e-6, rtol=1e-5)
+
+
+def test_layer_norm_cnn_ignores_padding_and_rejects_unknown_norms() -> None:
+    torch.manual_seed(0)
+    net = build_net("cnn", VOCAB, norm="layer", **TINY["cnn"]).eval()
+    assert all(isinstance(norm, torch.nn.LayerNorm) for norm in net.norms)
+    short, long = random_ids(4, 20, 10), random_ids(4, 20, 50)
+    with torch.no_grad():
+        torch.testing.assert_close(net(short), net(long), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="norm"):
+        build_net("cnn", VOCAB, norm="group", **TINY["cnn"])
