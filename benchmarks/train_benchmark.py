@@ -94,7 +94,7 @@ def plain_pytorch(
     """Seconds per epoch (train + validation) and test accuracy of a hand-written loop."""
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)  # as the Trainer's setting
-    data = IMDBDataModule(prepared_dir, preset.batch_size, seed=seed)
+    data = IMDBDataModule(prepared_dir, preset.batch_size, seed=seed, batching=preset.batching)
     data.setup()
     net = build_net(arch, preset.vocab_size, **preset.net_kwargs())
     init_ngram_branch(net, preset, data)  # as `train` does: naive-Bayes ratios of the train split

@@ -151,6 +151,46 @@ def word2vec_matrix(cache: Path, vocab_size: int, dim: int, epochs: int) -> np.n
     return np.load(path)
 
 
+NORMS = ("batch", "masked", "layer", "none")
+
+
+def masked_batch_norm(norm: nn.BatchNorm1d, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`norm` on (B, C, L) with batch statistics over the real positions (mask (B, 1, L)) only."""
+    if not norm.training:
+        return norm(x)
+    count = mask.sum().clamp(min=2.0)
+    mean = (x * mask).sum(dim=(0, 2)) / count
+    var = ((x - mean[:, None]).square() * mask).sum(dim=(0, 2)) / count
+    with torch.no_grad():
+        norm.running_mean.lerp_(mean, norm.momentum)
+        norm.running_var.lerp_(var * count / (count - 1), norm.momentum)
+    scale = torch.rsqrt(var + norm.eps) * norm.weight
+    return (x - mean[:, None]) * scale[:, None] + norm.bias[:, None]
+
+
+def swap_norms(net: nn.Module, kind: str) -> None:
+    """Give the CNN's conv blocks another normalisation (`NORMS`), in this process only."""
+    if kind == "layer":
+        net.norms = nn.ModuleList(nn.LayerNorm(w) for w in net.channels)
+    elif kind == "none":
+        net.norms = nn.ModuleList(nn.Identity() for _ in net.channels)
+        for conv in net.convs:
+            conv.bias = nn.Parameter(torch.zeros(conv.out_channels))
+
+    def encode_tokens(embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x, channel_mask = embedded.transpose(1, 2), mask.unsqueeze(1)
+        for conv, norm in zip(net.convs, net.norms, strict=True):
+            x = conv(x)
+            if kind == "masked":
+                x = masked_batch_norm(norm, x, channel_mask)
+            else:
+                x = norm(x.transpose(1, 2)).transpose(1, 2)
+            x = torch.relu(x) * channel_mask
+        return x.transpose(1, 2)
+
+    net.encode_tokens = encode_tokens
+
+
 def branch_scores(net: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     """The fitted n-gram branch's logit (its scale included) per review."""
     with torch.no_grad():
@@ -260,11 +300,11 @@ def main() -> None:
     parser.add_argument(
         "--shuffle", action="store_true", help="plain shuffled batches (rounds 1-6)"
     )
-    parser.add_argument("--norm", choices=("batch", "layer", "none"), default="batch")
+    # Round 7: the CNN's norm. "batch": the network's BatchNorm1d (statistics over every position,
+    # padding included); "masked": BatchNorm statistics over real tokens only; "layer": per-token
+    # LayerNorm; "none": conv bias, no norm.
+    parser.add_argument("--norm", choices=NORMS, default="batch")
     parser.add_argument("--pool-batches", type=int, default=50, help="LengthBuckets' pool size")
-    parser.add_argument(
-        "--plain-bn", action="store_true", help="BatchNorm statistics over padding too (rounds 1-6)"
-    )
     # Save the last epoch's validation margins (logit difference) of the network without its
     # n-gram branch, of the branch alone, and the labels, to this .npz (to weigh the two).
     parser.add_argument("--dump", type=Path)
@@ -276,10 +316,6 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=Path("/tmp/tune/results.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)  # shared 2-core machine
-    if args.plain_bn:
-        import models.networks
-
-        models.networks.masked_batch_norm = lambda norm, x, mask: norm(x)
     args.cache.mkdir(parents=True, exist_ok=True)
 
     # One folder per split: arrays cached before the split was grouped by movie are never reused.
@@ -321,18 +357,8 @@ def main() -> None:
         matrix = word2vec_matrix(cache, args.vocab, args.embedding, args.w2v_epochs)
         with torch.no_grad():
             net.embedding.weight.copy_(torch.from_numpy(matrix) * args.w2v_norm)
-    if args.arch == "cnn" and args.norm != "batch":  # per-token norms: no batch statistics
-        import models.networks
-
-        def per_token(norm: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            return norm(x.transpose(1, 2)).transpose(1, 2)
-
-        models.networks.masked_batch_norm = per_token
-        make = (lambda w: nn.LayerNorm(w)) if args.norm == "layer" else (lambda w: nn.Identity())
-        net.norms = nn.ModuleList(make(w) for w in net.channels)
-        if args.norm == "none":
-            for conv in net.convs:
-                conv.bias = nn.Parameter(torch.zeros(conv.out_channels))
+    if args.arch == "cnn" and args.norm != "batch":
+        swap_norms(net, args.norm)
     if args.arch == "cnn" and tuple(args.dilations) != (1, 1, 1):
         for i, (conv, dilation) in enumerate(zip(net.convs, args.dilations, strict=True)):
             net.convs[i] = nn.Conv1d(

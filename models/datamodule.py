@@ -1,10 +1,13 @@
 """The LightningDataModule over a prepared data folder (see `data.prepare.PreparedData`).
 
 Batches are fetched whole (`__getitems__`): one tensor index per batch instead of one per review
-followed by a collate, which keeps the data loading cost of a step negligible. Each batch is cut to
-its longest review: the networks ignore padding, so this changes no score, only the work. Training
-batches are drawn by length (`LengthBuckets`), so that most of a batch is real tokens: on full
-IMDB, padded to 800 tokens, 70% of the positions of a shuffled batch were padding.
+followed by a collate, which keeps the data loading cost of a step negligible. Evaluation batches
+are cut to their longest review: in eval mode the networks ignore padding, so this changes no
+score, only the work. With `batching="length"` training batches are drawn by length
+(`LengthBuckets`) and cut too, so that most of a batch is real tokens (on full IMDB, padded to 800
+tokens, 70% of the positions of a shuffled batch are padding). That is exact for the dense model;
+the CNN's BatchNorm counts padded positions in its training statistics, so for it this trains a
+different network, and its presets keep shuffled, padded batches ("shuffle").
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from pytorch_lightning import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from config import check_choice
 from data.prepare import PreparedData
 from data.text import PAD_ID
+from models.presets import Batching
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -27,11 +32,12 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 class EncodedReviews(Dataset):
     """Encoded reviews (N, L) and their labels (N,) as int64 tensors."""
 
-    def __init__(self, ids: np.ndarray, labels: np.ndarray) -> None:
+    def __init__(self, ids: np.ndarray, labels: np.ndarray, trim: bool = True) -> None:
         # Copies only arrays torch cannot share (read-only pandas/np.load buffers, other dtypes).
         self.ids = torch.from_numpy(np.require(ids, np.int64, ["C", "W"]))
         self.labels = torch.from_numpy(np.require(labels, np.int64, ["C", "W"]))
         self._lengths: Tensor | None = None
+        self.trim = trim  # cut each batch to its longest review
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -42,9 +48,10 @@ class EncodedReviews(Dataset):
     def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
         index = torch.as_tensor(indices)
         ids = self.ids[index]
-        # Rows are right-padded, so the columns past the longest review are all padding.
-        width = max(1, int(self.lengths[index].max())) if len(index) else ids.shape[1]
-        return ids[:, :width], self.labels[index]
+        if self.trim and len(index):
+            # Rows are right-padded, so the columns past the longest review are all padding.
+            ids = ids[:, : max(1, int(self.lengths[index].max()))]
+        return ids, self.labels[index]
 
     @property
     def lengths(self) -> Tensor:
@@ -91,7 +98,9 @@ def _whole_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
 
 
 class IMDBDataModule(LightningDataModule):
-    """train/val/test loaders over a prepared folder; training shuffles with a seeded generator.
+    """train/val/test loaders over a prepared folder; training shuffles with a seeded generator,
+    or with `batching="length"` draws seeded length buckets (on one process; sharded across
+    processes, the batches are shuffled and cut, not bucketed).
 
     Sharding across processes is done here rather than by Lightning (the Trainer runs with
     `use_distributed_sampler=False`): train and val are split across ranks, but every rank sees
@@ -99,9 +108,16 @@ class IMDBDataModule(LightningDataModule):
     """
 
     def __init__(
-        self, prepared_dir: str | Path, batch_size: int, seed: int = 42, num_workers: int = 0
+        self,
+        prepared_dir: str | Path,
+        batch_size: int,
+        seed: int = 42,
+        num_workers: int = 0,
+        batching: Batching = "shuffle",
     ) -> None:
         super().__init__()
+        check_choice(batching, Batching, "batching")
+        self.batching = batching
         self.prepared_dir = Path(prepared_dir)
         self.batch_size = batch_size
         self.seed = seed
@@ -118,7 +134,8 @@ class IMDBDataModule(LightningDataModule):
             self.data = PreparedData.load(self.prepared_dir)
             for split in SPLITS:
                 frame, ids = self.data.split(split)
-                self.datasets[split] = EncodedReviews(ids, frame["label"].to_numpy())
+                trim = split != "train" or self.batching == "length"
+                self.datasets[split] = EncodedReviews(ids, frame["label"].to_numpy(), trim)
 
     def _loader(self, split: str, shuffle: bool, shard: bool) -> DataLoader:
         if not self.datasets:
@@ -135,7 +152,7 @@ class IMDBDataModule(LightningDataModule):
                 shuffle=shuffle,
                 seed=self.seed,
             )
-        if shuffle and sampler is None:
+        if shuffle and sampler is None and self.batching == "length":
             buckets = LengthBuckets(dataset.lengths, self.batch_size, self.seed)
             return DataLoader(
                 dataset,
@@ -143,10 +160,15 @@ class IMDBDataModule(LightningDataModule):
                 collate_fn=_whole_batch,
                 num_workers=self.num_workers,
             )
+        generator = (
+            torch.Generator().manual_seed(self.seed) if shuffle and sampler is None else None
+        )
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
+            shuffle=shuffle and sampler is None,
             sampler=sampler,
+            generator=generator,
             collate_fn=_whole_batch,
             num_workers=self.num_workers,
         )

@@ -22,8 +22,6 @@ from models.ngram_branch import NgramBranch
 __all__ = [
     "ARCHITECTURES",
     "Arch",
-    "CONV_NORMS",
-    "ConvNorm",
     "OOV_ID",
     "PAD_ID",
     "POOLINGS",
@@ -40,10 +38,6 @@ __all__ = [
 Arch = Literal["dense", "cnn"]
 Pooling = Literal["mean", "max", "meanmax"]
 POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
-# The CNN blocks' normalisation: BatchNorm over the batch's real tokens, or LayerNorm over each
-# token's channels (no batch statistics: a token's value never depends on the other reviews).
-ConvNorm = Literal["batch", "layer"]
-CONV_NORMS: tuple[ConvNorm, ...] = get_args(ConvNorm)
 # Knuth's multiplicative constant: spreads consecutive pair ids over the hash buckets.
 _HASH_MULTIPLIER = 2_654_435_761
 NUM_CLASSES = 2
@@ -285,10 +279,7 @@ class DenseNet(SentimentNet):
 
 
 class CNNNet(SentimentNet):
-    """Embedding -> dropout -> 3 x [Conv1d(same) + norm + ReLU, masked] -> pooling -> head.
-
-    `norm` is BatchNorm1d ("batch", the reference) or a per-token LayerNorm ("layer").
-    """
+    """Embedding -> dropout -> 3 x [Conv1d(same) + BatchNorm1d + ReLU, masked] -> pooling -> head."""
 
     def __init__(
         self,
@@ -302,7 +293,6 @@ class CNNNet(SentimentNet):
         bigram_buckets: int = 0,
         ngram_buckets: int = 0,
         ngram_order: int = 3,
-        norm: ConvNorm = "batch",
     ) -> None:
         super().__init__(
             vocab_size,
@@ -314,7 +304,6 @@ class CNNNet(SentimentNet):
             ngram_buckets,
             ngram_order,
         )
-        check_choice(norm, ConvNorm, "norm")
         channels = tuple(channels)
         if len(channels) != 3:
             raise ValueError(f"channels must give 3 conv widths, got {channels!r}")
@@ -326,56 +315,23 @@ class CNNNet(SentimentNet):
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         self.channels = channels
         self.kernel_size = kernel_size
-        self.norm = norm
         widths = (embedding_dim, *channels)
         self.convs = nn.ModuleList(
-            # No conv bias: the norm's shift makes it redundant.
+            # No conv bias: BatchNorm's shift makes it redundant.
             nn.Conv1d(w_in, w_out, kernel_size, padding="same", bias=False)
             for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
         )
-        self.norms = nn.ModuleList(
-            nn.BatchNorm1d(w) if norm == "batch" else nn.LayerNorm(w) for w in channels
-        )
+        self.norms = nn.ModuleList(nn.BatchNorm1d(w) for w in channels)
         self._finish(channels[-1])
 
     def encode_tokens(self, embedded: Tensor, mask: Tensor) -> Tensor:
         x = embedded.transpose(1, 2)  # (B, E, L): Conv1d wants channels first
         channel_mask = mask.unsqueeze(1)
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            # Re-mask after every block: the norm's shift would make padded positions non-zero
+            # Re-mask after every block: BatchNorm's shift would make padded positions non-zero
             # and the next convolution would then carry them into the real tokens at the edge.
-            x = conv(x)
-            if isinstance(norm, nn.LayerNorm):
-                x = norm(x.transpose(1, 2)).transpose(1, 2)
-            else:
-                x = masked_batch_norm(norm, x, channel_mask)
-            x = torch.relu(x) * channel_mask
+            x = torch.relu(norm(conv(x))) * channel_mask
         return x.transpose(1, 2)
-
-
-def masked_batch_norm(norm: nn.BatchNorm1d, x: Tensor, mask: Tensor) -> Tensor:
-    """`norm` over (B, C, L) features whose batch statistics count real positions only.
-
-    Plain BatchNorm averages over every position, padding included, so in training a batch's
-    statistics (and the running ones) would depend on how far it is padded, and a batch trimmed to
-    its longest review would train a different network. In eval mode the running statistics are
-    used, as by `norm` itself. `mask` is (B, 1, L), 1 for real tokens.
-    """
-    if not norm.training:
-        return norm(x)
-    count = mask.sum().clamp(min=2.0)  # the unbiased running variance divides by count - 1
-    mean = (x * mask).sum(dim=(0, 2)) / count
-    var = ((x - mean[:, None]).square() * mask).sum(dim=(0, 2)) / count
-    if norm.track_running_stats and norm.running_mean is not None and norm.running_var is not None:
-        with torch.no_grad():
-            momentum = 0.1 if norm.momentum is None else norm.momentum
-            norm.running_mean.lerp_(mean.detach(), momentum)
-            norm.running_var.lerp_(var.detach() * count / (count - 1), momentum)
-            norm.num_batches_tracked.add_(1)
-    scale = torch.rsqrt(var + norm.eps)
-    if norm.affine:
-        return (x - mean[:, None]) * (scale * norm.weight)[:, None] + norm.bias[:, None]
-    return (x - mean[:, None]) * scale[:, None]
 
 
 ARCHITECTURES: dict[Arch, type[SentimentNet]] = {"dense": DenseNet, "cnn": CNNNet}

@@ -217,7 +217,7 @@ def train(
     configure_tracking(settings)  # fails fast if the tracking server is unreachable
 
     pl.seed_everything(seed, workers=True)
-    data = IMDBDataModule(prepared_dir, spec.batch_size, seed=seed)
+    data = IMDBDataModule(prepared_dir, spec.batch_size, seed=seed, batching=spec.batching)
     data.setup()
     assert data.data is not None
     net = build_net(arch, spec.vocab_size, **spec.net_kwargs())
