@@ -47,7 +47,7 @@ from data.text import standardize  # noqa: E402
 from models.datamodule import IMDBDataModule  # noqa: E402
 from models.module import adamw  # noqa: E402
 from models.networks import build_net  # noqa: E402
-from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, Preset, get_preset  # noqa: E402
+from models.presets import ARCHS, BATCHINGS, DEFAULT_PRESET, PRESETS, Preset, get_preset  # noqa: E402
 from models.train import init_ngram_branch, train  # noqa: E402
 
 MAX_OVERHEAD = 1.15
@@ -241,6 +241,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--archs", nargs="+", choices=ARCHS, default=list(ARCHS))
     parser.add_argument("--preset", choices=PRESETS, default=DEFAULT_PRESET)
     parser.add_argument("--epochs", type=int, help="override the presets' epochs")
+    parser.add_argument(
+        "--batching", choices=BATCHINGS, help="override the presets' training batches"
+    )
     parser.add_argument("--limit", type=int, help="reviews per split (class-balanced)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
@@ -281,7 +284,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     )
     get_settings.cache_clear()
     archive = args.archive or get_settings().imdb_archive or DEFAULT_ARCHIVE
-    overrides = {"epochs": args.epochs} if args.epochs else {}
+    overrides: dict[str, object] = {"epochs": args.epochs} if args.epochs else {}
+    if args.batching:
+        overrides["batching"] = args.batching
     presets = {arch: get_preset(arch, args.preset, **overrides) for arch in args.archs}
     encoding = presets[args.archs[0]]  # vocab_size/max_len are shared within a preset
     prepared_dir = prepare_dataset(

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.scores import LengthOrder
+
 log = logging.getLogger(__name__)
 
 TEMPERATURE_BOUNDS = (0.05, 20.0)  # wide: a trained net's fitted T is ~0.5-5
@@ -165,14 +167,11 @@ def binary_logits(
     was_training = net.training
     net.eval()
     try:
+        batches = LengthOrder(ids, batch_size)
         margins = [
-            net(torch.as_tensor(ids[start : start + batch_size], device=device))
-            .float()
-            .diff(dim=-1)[:, 0]
-            .cpu()
-            .numpy()
-            for start in range(0, len(ids), batch_size)
+            net(torch.as_tensor(batch, device=device)).float().diff(dim=-1)[:, 0].cpu().numpy()
+            for batch in batches
         ]
     finally:
         net.train(was_training)
-    return np.concatenate(margins).astype(np.float64) if margins else np.zeros(0)
+    return batches.restore(margins).astype(np.float64) if margins else np.zeros(0)

@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from config import check_choice
 from data.prepare import PreparedData
-from data.text import PAD_ID
 from models.presets import Batching
+from models.scores import real_widths
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -49,15 +49,14 @@ class EncodedReviews(Dataset):
         index = torch.as_tensor(indices)
         ids = self.ids[index]
         if self.trim and len(index):
-            # Rows are right-padded, so the columns past the longest review are all padding.
             ids = ids[:, : max(1, int(self.lengths[index].max()))]
         return ids, self.labels[index]
 
     @property
     def lengths(self) -> Tensor:
-        """Real tokens per review (N,), computed once."""
+        """Columns up to each review's last real token (N,), computed once."""
         if self._lengths is None:
-            self._lengths = (self.ids != PAD_ID).sum(dim=1)
+            self._lengths = torch.from_numpy(real_widths(self.ids.numpy()))
         return self._lengths
 
 

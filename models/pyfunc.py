@@ -40,6 +40,7 @@ from models.calibration import Calibration
 from models.memory import trimming
 from models.networks import build_net
 from models.presets import Preset
+from models.scores import LengthOrder
 from models.tracking import NonFiniteMetricsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -98,11 +99,12 @@ def predict_proba(
 ) -> np.ndarray:
     """P(positive) of softmax(logits / `temperature`) for encoded reviews (N, L), in batches;
     `net` must be in eval mode."""
+    batches = LengthOrder(ids, batch_size)
     probs = [
-        net(torch.as_tensor(ids[start : start + batch_size])).div(temperature).softmax(dim=-1)[:, 1]
-        for start in trimming(range(0, len(ids), batch_size))
+        net(torch.as_tensor(batch)).div(temperature).softmax(dim=-1)[:, 1].numpy()
+        for batch in trimming(batches)
     ]
-    return torch.cat(probs).numpy() if probs else np.zeros(0, dtype=np.float32)
+    return batches.restore(probs) if probs else np.zeros(0, dtype=np.float32)
 
 
 def truncate_reviews(texts: Iterable[str], max_chars: int = MAX_REVIEW_CHARS) -> list[str]:

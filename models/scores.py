@@ -3,19 +3,61 @@ reads them instead of scoring the split again.
 
 `score_batch` is the one definition of "a network's scores": the logits and the pooled latent
 vector of one pass (`net.logits_and_latent`; for a network without it, the head applied to
-`net.latent`), what `net(ids)` computes in eval mode.
+`net.latent`), what `net(ids)` computes in eval mode. `LengthOrder` batches a split for scoring.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from data.text import PAD_ID
+
+
+def real_widths(ids: np.ndarray) -> np.ndarray:
+    """Per row of token ids (N, L), the columns up to its last real token (0 for all padding):
+    a batch can be cut to its rows' widest without dropping a token, padding anywhere or not."""
+    real = np.asarray(ids) != PAD_ID
+    last = real.shape[1] - np.argmax(real[:, ::-1], axis=1)
+    return np.where(real.any(axis=1), last, 0)
+
+
+class LengthOrder:
+    """Encoded reviews (N, L), right-padded, served for scoring in batches of similar length, each
+    cut to its longest review; `restore` puts per-batch results back in row order.
+
+    In eval mode the networks ignore padding, so this changes no score, only the work: on IMDB
+    encoded to 800 tokens, 70% of the positions of a batch in row order are padding.
+    """
+
+    def __init__(self, ids: np.ndarray, batch_size: int) -> None:
+        self.ids = ids
+        self.batch_size = batch_size
+        self.widths = real_widths(ids)
+        self.order = np.argsort(self.widths, kind="stable")
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.batch_size)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for start in range(0, len(self.order), self.batch_size):
+            rows = self.order[start : start + self.batch_size]
+            yield np.asarray(self.ids[rows])[:, : max(1, int(self.widths[rows].max()))]
+
+    def restore(self, parts: list[np.ndarray]) -> np.ndarray:
+        """The batches' results (in the order served), concatenated and put back in row order."""
+        values = np.concatenate(parts)
+        out = np.empty_like(values)
+        out[self.order] = values
+        return out
 
 
 def score_batch(net: nn.Module, ids: Tensor) -> tuple[Tensor, Tensor]:

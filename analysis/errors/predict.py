@@ -18,7 +18,7 @@ from analysis.common.schema import (
     per_sample_loss,
 )
 from models.memory import trimming
-from models.scores import binary_logit, prob_positive, score_batch
+from models.scores import LengthOrder, binary_logit, prob_positive, score_batch
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +45,11 @@ def predict(
     logits_out: list[np.ndarray] = []
     try:
         with torch.no_grad():
-            for start in trimming(
-                tqdm(
-                    range(0, len(ids), batch_size),
-                    desc="Predicting",
-                    unit="batch",
-                    disable=not progress,
-                )
+            batches = LengthOrder(ids, batch_size)
+            for rows in trimming(
+                tqdm(batches, desc="Predicting", unit="batch", disable=not progress)
             ):
-                batch = torch.as_tensor(ids[start : start + batch_size], dtype=torch.long)
-                batch = batch.to(device)
+                batch = torch.as_tensor(rows, dtype=torch.long).to(device)
                 logits, latent = score_batch(net, batch)  # the same as training's test pass
                 probs.append(prob_positive(logits).float().cpu().numpy())
                 logits_out.append(binary_logit(logits).float().cpu().numpy())
@@ -64,7 +59,7 @@ def predict(
     if not probs:
         empty = np.zeros(0, dtype=np.float32)
         return empty, np.zeros((0, 0), dtype=np.float32), empty
-    return np.concatenate(probs), np.concatenate(latents), np.concatenate(logits_out)
+    return batches.restore(probs), batches.restore(latents), batches.restore(logits_out)
 
 
 def token_counts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

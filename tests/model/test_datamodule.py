@@ -77,3 +77,30 @@ def test_training_batches_follow_the_batching_and_evaluation_batches_are_cut(
 def test_unknown_batching_is_rejected(tiny_prepared: Path) -> None:
     with pytest.raises(ValueError, match="batching"):
         IMDBDataModule(tiny_prepared, batch_size=16, batching="sorted")  # type: ignore[arg-type]
+
+
+def test_scoring_in_length_order_gives_every_review_its_own_score() -> None:
+    from models.networks import build_net
+    from models.pyfunc import predict_proba
+    from models.scores import LengthOrder
+
+    data = reviews([3, 30, 1, 12, 7, 0, 25], width=40)
+    order = LengthOrder(data.ids.numpy(), batch_size=3)
+    batches = list(order)
+    assert len(batches) == len(order) == 3
+    assert [b.shape[1] for b in batches] == [3, 25, 30]  # lengths 0 1 3 | 7 12 25 | 30, each cut
+    rows = order.restore([b[:, :1] for b in batches])[:, 0]  # the first token ids, back in order
+    assert rows.tolist() == [2, 2, 2, 2, 2, PAD_ID, 2]
+    torch.manual_seed(0)
+    net = build_net("cnn", 40, embedding_dim=8, channels=(6, 5, 4)).eval()
+    with torch.no_grad():
+        expected = net(data.ids).softmax(dim=-1)[:, 1].numpy()
+        np.testing.assert_allclose(predict_proba(net, data.ids.numpy(), 3), expected, atol=1e-6)
+
+
+def test_widths_keep_every_token_even_after_interior_padding() -> None:
+    from models.scores import real_widths
+
+    ids = np.array([[5, PAD_ID, 6, PAD_ID], [PAD_ID] * 4, [7, 8, 9, 1]])
+    assert real_widths(ids).tolist() == [3, 0, 4]
+    assert EncodedReviews(ids, np.zeros(3)).__getitems__([0])[0].tolist() == [[5, PAD_ID, 6]]
