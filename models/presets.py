@@ -247,7 +247,7 @@ _SEED_COMMON: dict[str, Any] = {
 # 0.8996; weighted 2 it was 0.902 for the CNN (0.890 without). 1-3 grams scored the same alone
 # (0.9024 at 2^22 buckets, 0.896 at 2^20) at twice the fitting time.
 # Seventh round (see the README): training batches of similar length, cut to their longest review,
-# made epochs 2.3x (dense) to 2.8x (CNN) faster. For the dense model nothing else changes (test
+# made epochs 1.8x faster (one thread). For the dense model nothing else changes (test
 # 0.9135 on three seeds, as before). The CNN's BatchNorm counts padding in its batch statistics, so
 # for it the batches changed the network: on validation the network alone fell from 0.890 to
 # 0.882-0.883 (BatchNorm over real tokens only, pools of 8 or 50 batches, no norm: the same) and on
