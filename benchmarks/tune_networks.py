@@ -31,6 +31,7 @@ from data.prepare import assign_validation  # noqa: E402
 from data.text import Vocabulary, tokenize  # noqa: E402
 from models.datamodule import LengthBuckets  # noqa: E402
 from models.networks import OOV_ID, PAD_ID, build_net  # noqa: E402
+from models.scores import LengthOrder, cut_to_widest, real_widths  # noqa: E402
 
 ARCHIVE = Path("/work/shared/data/aclImdb_v1.tar.gz")
 
@@ -230,16 +231,10 @@ def oof_branch_scores(cache: Path, args: argparse.Namespace, train: tuple) -> to
 @torch.no_grad()
 def evaluate(net: nn.Module, ids: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
     net.eval()
-    loss, correct = 0.0, 0
-    lengths = (ids != PAD_ID).sum(1)
-    order = lengths.argsort()  # chunks of similar length, each cut to its longest review
-    for start in range(0, len(ids), 500):
-        rows = order[start : start + 500]
-        logits = net(ids[rows, : max(1, int(lengths[rows].max()))])
-        target = labels[rows]
-        loss += nn.functional.cross_entropy(logits, target, reduction="sum").item()
-        correct += (logits.argmax(1) == target).sum().item()
-    return loss / len(ids), correct / len(ids)
+    batches = LengthOrder(ids.numpy(), 500)  # batches of similar length, as the pipeline scores
+    logits = torch.from_numpy(batches.restore([net(torch.as_tensor(b)).numpy() for b in batches]))
+    loss = nn.functional.cross_entropy(logits, labels).item()
+    return loss, (logits.argmax(1) == labels).float().mean().item()
 
 
 def main() -> None:
@@ -376,7 +371,7 @@ def main() -> None:
         groups.append({"params": ngram_params, "lr": args.lr * args.ngram_lr})
     optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=args.wd)
     train_ids, train_labels = parts["train"]
-    train_lengths = (train_ids != PAD_ID).sum(1)
+    train_widths = torch.from_numpy(real_widths(train_ids.numpy()))
     offset = None
     if args.stack_folds:
         offset = args.ngram_scale * oof_branch_scores(cache, args, parts["train"])
@@ -419,14 +414,14 @@ def main() -> None:
                 order[first : first + args.batch] for first in range(0, len(order), args.batch)
             ]
         else:  # the pipeline's: batches of similar length (models.datamodule.LengthBuckets)
-            buckets = LengthBuckets(train_lengths, args.batch, args.seed, args.pool_batches)
+            buckets = LengthBuckets(train_widths, args.batch, args.seed, args.pool_batches)
             buckets.set_epoch(epoch)
             batches = [torch.tensor(batch) for batch in buckets]
         for batch in batches:
             optimizer.zero_grad()
             inputs = train_ids[batch]
             if not args.shuffle:
-                inputs = inputs[:, : max(1, int(train_lengths[batch].max()))]
+                inputs = cut_to_widest(inputs, train_widths[batch])
             if args.word_dropout > 0:
                 drop = (torch.rand(inputs.shape, generator=generator) < args.word_dropout) & (
                     inputs != PAD_ID
@@ -482,15 +477,7 @@ def main() -> None:
             )
             branch = torch.zeros(len(val_ids))
             if net.ngram_bias is not None:
-                branch = (
-                    torch.cat(
-                        [
-                            net.ngram_scores(val_ids[i : i + 500]).sum(1)
-                            for i in range(0, len(val_ids), 500)
-                        ]
-                    )
-                    + net.ngram_bias
-                )
+                branch = branch_scores(net, val_ids)
         np.savez(
             args.dump,
             conv=(conv[:, 1] - conv[:, 0]).numpy(),

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from config import check_choice
 from data.prepare import PreparedData
 from models.presets import Batching
-from models.scores import real_widths
+from models.scores import cut_to_widest, real_widths
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -36,7 +36,7 @@ class EncodedReviews(Dataset):
         # Copies only arrays torch cannot share (read-only pandas/np.load buffers, other dtypes).
         self.ids = torch.from_numpy(np.require(ids, np.int64, ["C", "W"]))
         self.labels = torch.from_numpy(np.require(labels, np.int64, ["C", "W"]))
-        self._lengths: Tensor | None = None
+        self._widths: Tensor | None = None
         self.trim = trim  # cut each batch to its longest review
 
     def __len__(self) -> int:
@@ -48,16 +48,16 @@ class EncodedReviews(Dataset):
     def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
         index = torch.as_tensor(indices)
         ids = self.ids[index]
-        if self.trim and len(index):
-            ids = ids[:, : max(1, int(self.lengths[index].max()))]
+        if self.trim:
+            ids = cut_to_widest(ids, self.widths[index])
         return ids, self.labels[index]
 
     @property
-    def lengths(self) -> Tensor:
+    def widths(self) -> Tensor:
         """Columns up to each review's last real token (N,), computed once."""
-        if self._lengths is None:
-            self._lengths = torch.from_numpy(real_widths(self.ids.numpy()))
-        return self._lengths
+        if self._widths is None:
+            self._widths = torch.from_numpy(real_widths(self.ids.numpy()))
+        return self._widths
 
 
 class LengthBuckets(Sampler[list[int]]):
@@ -66,8 +66,8 @@ class LengthBuckets(Sampler[list[int]]):
     and the batches are shuffled. Every review is in exactly one batch per epoch, as many batches
     as a plain shuffle makes; only the grouping differs."""
 
-    def __init__(self, lengths: Tensor, batch_size: int, seed: int, pool_batches: int = 50) -> None:
-        self.lengths = lengths
+    def __init__(self, widths: Tensor, batch_size: int, seed: int, pool_batches: int = 50) -> None:
+        self.widths = widths  # each review's length (`models.scores.real_widths`)
         self.batch_size = batch_size
         self.pool = batch_size * pool_batches
         self.seed = seed
@@ -77,15 +77,15 @@ class LengthBuckets(Sampler[list[int]]):
         self.epoch = epoch  # Lightning calls this, so each epoch has its own (seeded) order
 
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        return -(-len(self.widths) // self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(len(self.lengths), generator=generator)
+        order = torch.randperm(len(self.widths), generator=generator)
         batches: list[Tensor] = []
         for start in range(0, len(order), self.pool):
             pool = order[start : start + self.pool]
-            pool = pool[self.lengths[pool].argsort(stable=True)]
+            pool = pool[self.widths[pool].argsort(stable=True)]
             batches.extend(pool.split(self.batch_size))
         for index in torch.randperm(len(batches), generator=generator).tolist():
             yield batches[index].tolist()
@@ -152,7 +152,7 @@ class IMDBDataModule(LightningDataModule):
                 seed=self.seed,
             )
         if shuffle and sampler is None and self.batching == "length":
-            buckets = LengthBuckets(dataset.lengths, self.batch_size, self.seed)
+            buckets = LengthBuckets(dataset.widths, self.batch_size, self.seed)
             return DataLoader(
                 dataset,
                 batch_sampler=buckets,

@@ -94,6 +94,16 @@ class NgramBranch:
         shape = (len(ids), self.ngram_buckets)
         return torch.sparse_coo_tensor(index, values, shape).coalesce().to_sparse_csr()
 
+    @torch.no_grad()
+    def set_ngram_weights(self, weight: Tensor, bias: Tensor) -> None:
+        """Set the branch to fitted weights (ngram_buckets, 1) and bias, and freeze it."""
+        if self.ngram_weight is None or self.ngram_bias is None:
+            raise ValueError("this network has no n-gram branch (ngram_buckets=0)")
+        self.ngram_weight.weight.copy_(weight.to(self.ngram_weight.weight))
+        self.ngram_bias.copy_(bias.to(self.ngram_bias))
+        self.ngram_weight.weight.requires_grad_(False)
+        self.ngram_bias.requires_grad_(False)
+
     def fit_ngram_weights(
         self, ids: Tensor, labels: Tensor, c: float = 0.1, scale: float = 1.0, max_iter: int = 150
     ) -> dict[str, float]:
@@ -110,7 +120,6 @@ class NgramBranch:
             raise ValueError("this network has no n-gram branch (ngram_buckets=0)")
         if not c > 0 or not scale > 0:
             raise ValueError(f"c and scale must be positive, got {c!r} and {scale!r}")
-        device = self.ngram_weight.weight.device
         ids, labels = ids.cpu(), labels.cpu()
         ratios = self.init_ngram_weights(ids, labels).double().cpu()
         features = self.ngram_features(ids)
@@ -136,10 +145,7 @@ class NgramBranch:
             optimizer.step(closure)
         with torch.no_grad():
             fitted = margins()
-            self.ngram_weight.weight.copy_((weight * ratios * scale).unsqueeze(1).to(device))
-            self.ngram_bias.copy_((weight * bias).to(device))
-        self.ngram_weight.weight.requires_grad_(False)
-        self.ngram_bias.requires_grad_(False)
+            self.set_ngram_weights((weight * ratios * scale).unsqueeze(1), weight * bias)
         return {
             "ngram_train_loss": float(
                 nn.functional.binary_cross_entropy_with_logits(fitted, target)

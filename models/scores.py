@@ -14,12 +14,15 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from data.text import PAD_ID
+
+ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, Tensor)
 
 
 def real_widths(ids: np.ndarray) -> np.ndarray:
@@ -28,6 +31,12 @@ def real_widths(ids: np.ndarray) -> np.ndarray:
     real = np.asarray(ids) != PAD_ID
     last = real.shape[1] - np.argmax(real[:, ::-1], axis=1)
     return np.where(real.any(axis=1), last, 0)
+
+
+def cut_to_widest(ids: ArrayOrTensor, widths: ArrayOrTensor) -> ArrayOrTensor:
+    """A batch of token ids (B, L) cut to the widest of its rows' `real_widths` (one column at
+    least): the columns past it are padding in every row."""
+    return ids[:, : max(1, int(widths.max()))] if len(widths) else ids
 
 
 class LengthOrder:
@@ -50,7 +59,7 @@ class LengthOrder:
     def __iter__(self) -> Iterator[np.ndarray]:
         for start in range(0, len(self.order), self.batch_size):
             rows = self.order[start : start + self.batch_size]
-            yield np.asarray(self.ids[rows])[:, : max(1, int(self.widths[rows].max()))]
+            yield cut_to_widest(np.asarray(self.ids[rows]), self.widths[rows])
 
     def restore(self, parts: list[np.ndarray]) -> np.ndarray:
         """The batches' results (in the order served), concatenated and put back in row order."""

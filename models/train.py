@@ -142,11 +142,7 @@ def init_ngram_branch(net: nn.Module, spec: Preset, data: IMDBDataModule) -> dic
            net.ngram_order, spec.ngram_c, spec.ngram_scale)  # fmt: skip
     if key in _NGRAM_FITS:
         weight, bias, fit = _NGRAM_FITS[key]
-        with torch.no_grad():
-            net.ngram_weight.weight.copy_(weight)
-            net.ngram_bias.copy_(bias)
-        net.ngram_weight.weight.requires_grad_(False)
-        net.ngram_bias.requires_grad_(False)
+        net.set_ngram_weights(weight, bias)
     else:
         train_split = data.datasets["train"]
         fit = net.fit_ngram_weights(
