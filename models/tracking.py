@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -217,4 +218,23 @@ def log_datasets(data: PreparedData) -> None:
             name=data.data_version,
             digest=f"{data.data_hash[:10]}-{split}",
         )
-        mlflow.log_input(dataset, context=context)
+        _log_input(dataset, context)
+
+
+# MLflow's store looks a dataset up by (experiment, name, digest) and inserts it when missing, in
+# two steps: two runs logging the same new data version at once (two flow runs started together)
+# can both miss it, and the second insert then fails on the unique key (BAD_REQUEST). By then the
+# dataset exists, so a second attempt finds it.
+DATASET_ATTEMPTS = 3
+
+
+def _log_input(dataset: mlflow.data.Dataset, context: str) -> None:
+    for attempt in range(1, DATASET_ATTEMPTS + 1):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except MlflowException as error:
+            if attempt == DATASET_ATTEMPTS:
+                raise
+            log.info("logging dataset %s (%s) again: %s", dataset.name, context, error.message)
+            time.sleep(0.5 * attempt)

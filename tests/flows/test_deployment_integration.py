@@ -95,6 +95,12 @@ class Deployed:
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.load(response)
 
+    def worker_log(self, chars: int = 6000) -> str:
+        """The end of the worker's log: a failed flow run's traceback is there, not in `--watch`."""
+        path = self.root / "logs" / "worker.log"
+        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        return f"\n--- end of {path} ---\n{text[-chars:]}"
+
     def run_smoke(self, params: dict | None = None, watch: bool = True):
         extra = ["--params", json.dumps(params)] if params else []
         watching = ["--watch"] if watch else []
@@ -189,7 +195,7 @@ def test_smoke_deployment_trains_analyses_registers_and_guards_the_champion(
 ) -> None:
     first = deployed.run_smoke()  # the deployment as prefect.yaml defines it
     output = first.stdout + first.stderr
-    assert first.returncode == 0, output
+    assert first.returncode == 0, output + deployed.worker_log()
     assert "Completed" in output, output
 
     client = deployed.client()
@@ -238,7 +244,7 @@ def test_smoke_deployment_trains_analyses_registers_and_guards_the_champion(
 
     # A much weaker model (a few dozen reviews, one epoch) must not take the alias.
     worse = deployed.run_smoke({"limit": 40, "preset": "seed", "epochs": {"dense": 1, "cnn": 1}})
-    assert worse.returncode == 0, worse.stdout + worse.stderr
+    assert worse.returncode == 0, worse.stdout + worse.stderr + deployed.worker_log()
     assert champions(client) == first_champions
     assert version_counts(client) == dict.fromkeys(ARCHS, 2)  # registered, just not promoted
     second_runs = client.search_runs([experiment.experiment_id], "tags.promotion = 'kept champion'")
@@ -265,7 +271,7 @@ def test_two_runs_at_once_share_caches_and_registry_safely(deployed: Deployed) -
     ]
     outputs = [run.communicate(timeout=RUN_TIMEOUT)[0] for run in runs]
     for run, output in zip(runs, outputs, strict=True):
-        assert run.returncode == 0 and "Completed" in output, output
+        assert run.returncode == 0 and "Completed" in output, output + deployed.worker_log(20000)
 
     for arch in ARCHS:  # one new version per run, each complete and tied to a finished run
         versions = client.search_model_versions(f"name='imdb-sentiment-{arch}'")
@@ -572,7 +578,9 @@ def test_a_run_whose_tracking_server_dies_fails_clearly_and_promotes_nothing(
     restart_mlflow(deployed.stack)
     assert champions(client) == before and version_counts(client) == counts  # nothing promoted
     again = deployed.run_smoke({**params, "epochs": {"dense": 1}, "limit": 200})
-    assert again.returncode == 0 and "Completed" in again.stdout, again.stdout + again.stderr
+    assert again.returncode == 0 and "Completed" in again.stdout, (
+        again.stdout + again.stderr + deployed.worker_log()
+    )
     assert version_counts(client)["dense"] == counts["dense"] + 1
 
 
