@@ -51,8 +51,8 @@ def test_two_runs_logging_the_same_new_dataset_at_once_both_record_it(
 ) -> None:
     """MLflow's store looks a dataset up, then inserts it: when two runs log the same new data
     version at once, the other run's insert can land in between and this one's then fails (a
-    unique-key violation, BAD_REQUEST). That failed a flow run of two started together; the
-    dataset is there by then, so the run must record it and go on."""
+    unique-key violation, BAD_REQUEST), the likely cause of one of two flow runs started
+    together failing in training. The dataset is there by then: the run must record it, go on."""
     data = PreparedData.load(tiny_prepared)
     configure_tracking()
     client = MlflowClient()
@@ -85,4 +85,5 @@ def test_two_runs_logging_the_same_new_dataset_at_once_both_record_it(
             for d in client.get_run(run_id).inputs.dataset_inputs
         }
         assert contexts == {"train", "validation", "test"}
+        client.set_terminated(run_id)
     assert dataset_lookups > 1  # the race happened, and was looked up again
