@@ -72,6 +72,9 @@ class OneHotCNN(nn.Module):
         return self.head(self.dropout(masked_pool(x.transpose(1, 2), mask, self.pooling)))
 
 
+WEIGHTS = (1, 2, 3)  # the n-gram branch's weights the network's logit is scored with
+
+
 def accuracy(margin: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean((margin > 0) == (labels == 1)))
 
@@ -108,6 +111,10 @@ def main() -> None:
     reference = np.load(args.reference)
     if not np.array_equal(reference["label"], val_labels):
         raise SystemExit(f"{args.reference} holds another fold's reviews")
+    baseline = {"reference_net": accuracy(reference["conv"], val_labels)} | {
+        f"reference_w{w}": accuracy(reference["conv"] + w * reference["branch"], val_labels)
+        for w in WEIGHTS
+    }
 
     net = OneHotCNN(args)
     rest = [p for name, p in net.named_parameters() if not name.startswith("table")]
@@ -139,13 +146,9 @@ def main() -> None:
             logits = order.restore([net(torch.as_tensor(b)).numpy() for b in order])
         margin = logits[:, 1] - logits[:, 0]
         row = {"epoch": epoch, "seconds": round(seconds), "net": accuracy(margin, val_labels)}
-        row["reference_net"] = accuracy(reference["conv"], val_labels)
-        for weight in (1, 2, 3):
+        for weight in WEIGHTS:
             row[f"branch_w{weight}"] = accuracy(margin + weight * reference["branch"], val_labels)
-            row[f"reference_w{weight}"] = accuracy(
-                reference["conv"] + weight * reference["branch"], val_labels
-            )
-        print(json.dumps(row), flush=True)
+        print(json.dumps({**row, **baseline}), flush=True)
     if args.dump:
         np.savez(args.dump, conv=margin, branch=reference["branch"], label=val_labels)
 
