@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+import flows.pipeline
 from analysis.common.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from config import PROJECT_ROOT
 from flows.pipeline import (
@@ -83,6 +84,7 @@ def test_epochs_flag_accepts_one_count_or_one_per_arch() -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m flows.pipeline ARGS`, as a user runs it (a fresh process: ~10 s of imports)."""
     return subprocess.run(
         [sys.executable, "-m", "flows.pipeline", *args],
         cwd=PROJECT_ROOT,
@@ -92,19 +94,35 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_cli_rejects_an_unknown_arch_before_any_work() -> None:
-    result = run_cli("--archs", "dense,transformer")
-    assert result.returncode == 2
-    assert "'transformer'" in result.stderr and "'dense' or 'cnn'" in result.stderr
+def rejected(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> str:
+    """The CLI's error for ARGS, in-process; the flow must not start (no work, no server)."""
+
+    def started(**_: object) -> None:
+        raise AssertionError(f"the flow started despite {args}")
+
+    monkeypatch.setattr(flows.pipeline, "imdb_sentiment", started)
+    with pytest.raises(SystemExit) as exited:
+        flows.pipeline.main(list(args))
+    assert exited.value.code == 2
+    return capsys.readouterr().err
 
 
-def test_cli_rejects_bad_thresholds_before_any_work() -> None:
-    result = run_cli("--thresholds", '{"loss_rise": -1}')
-    assert result.returncode == 2
-    assert "thresholds.loss_rise" in result.stderr
-    result = run_cli("--thresholds", "loss_rise=0.2")
-    assert result.returncode == 2
-    assert "JSON object" in result.stderr
+def test_cli_rejects_an_unknown_arch_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    error = rejected(monkeypatch, capsys, "--archs", "dense,transformer")
+    assert "'transformer'" in error and "'dense' or 'cnn'" in error
+
+
+def test_cli_rejects_bad_thresholds_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "thresholds.loss_rise" in rejected(
+        monkeypatch, capsys, "--thresholds", '{"loss_rise": -1}'
+    )
+    assert "JSON object" in rejected(monkeypatch, capsys, "--thresholds", "loss_rise=0.2")
 
 
 def test_cli_help_lists_the_flags() -> None:
