@@ -36,7 +36,7 @@ __all__ = [
 # The two architectures. Defined here, with the networks, and re-exported by models.presets:
 # the presets import this module, so it cannot import them.
 Arch = Literal["dense", "cnn"]
-Pooling = Literal["mean", "max", "meanmax"]
+Pooling = Literal["mean", "max", "meanmax", "attention"]
 POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
 # Knuth's multiplicative constant: spreads consecutive pair ids over the hash buckets.
 _HASH_MULTIPLIER = 2_654_435_761
@@ -77,13 +77,23 @@ def check_ngram_buckets(value: int) -> int:
     return value
 
 
-def masked_pool(features: Tensor, mask: Tensor, pooling: Pooling) -> Tensor:
+def masked_pool(
+    features: Tensor, mask: Tensor, pooling: Pooling, query: Tensor | None = None
+) -> Tensor:
     """Pool (B, L, C) features over real tokens only; (B, C), or (B, 2C) for "meanmax".
 
-    An all-padding row pools to zeros (finite), not NaN: the mean divisor is clamped to 1 and the
-    max of an empty set is defined as 0.
+    "attention" weighs each token by softmax(features . query) over the real tokens (`query`, (C,),
+    learned; at zero it is the mean). An all-padding row pools to zeros (finite), not NaN: the mean
+    divisor is clamped to 1 and the max of an empty set is defined as 0.
     """
     weights = mask.unsqueeze(-1).to(features.dtype)  # (B, L, 1)
+    if pooling == "attention":
+        if query is None:
+            raise ValueError("attention pooling needs a query vector")
+        real = mask.bool()
+        scores = (features @ query).masked_fill(~real, torch.finfo(features.dtype).min)
+        attention = torch.softmax(scores, dim=1) * weights.squeeze(-1)  # all-padding rows: 0
+        return (attention.unsqueeze(-1) * features).sum(dim=1)
     parts: list[Tensor] = []
     if pooling in ("mean", "meanmax"):
         count = weights.sum(dim=1).clamp(min=1.0)
@@ -168,6 +178,10 @@ class SentimentNet(NgramBranch, nn.Module):
         """Create the head once the subclass knows its per-token feature width."""
         self.latent_dim = feature_dim * (2 if self.pooling == "meanmax" else 1)
         self.head = nn.Linear(self.latent_dim, NUM_CLASSES)
+        # Attention pooling's query; zero at first, so the network starts as mean pooling.
+        self.attention_query: nn.Parameter | None = None
+        if self.pooling == "attention":
+            self.attention_query = nn.Parameter(torch.zeros(feature_dim))
 
     def encode_tokens(self, embedded: Tensor, mask: Tensor) -> Tensor:
         """(B, L, E) dropped-out embeddings -> (B, L, C) per-token features, zero where padded."""
@@ -179,7 +193,8 @@ class SentimentNet(NgramBranch, nn.Module):
         embedded = embedded[..., : self.embedding_dim]  # without the n-gram channel, if any
         # Zero padded inputs: captum may pass interpolated embeddings with non-zero padding rows.
         embedded = self.embedding_dropout(embedded) * mask.unsqueeze(-1)
-        return masked_pool(self.encode_tokens(embedded, mask), mask, self.pooling)
+        features = self.encode_tokens(embedded, mask)
+        return masked_pool(features, mask, self.pooling, self.attention_query)
 
     def classify(self, latent: Tensor) -> Tensor:
         """Logits (B, 2) from pooled latent vectors: the head alone (analysis needs both)."""

@@ -22,7 +22,11 @@ BUCKETS = 97  # word-pair hash buckets of the tiny nets that use them
 
 def tiny_net(arch: str, pooling: str = "mean", dropout: float = 0.2, seed: int = 0) -> SentimentNet:
     torch.manual_seed(seed)
-    return build_net(arch, VOCAB, pooling=pooling, dropout=dropout, **TINY[arch])
+    net = build_net(arch, VOCAB, pooling=pooling, dropout=dropout, **TINY[arch])
+    if net.attention_query is not None:  # a trained-looking query, not the mean it starts as
+        with torch.no_grad():
+            net.attention_query.normal_(0.0, 3.0)
+    return net
 
 
 def random_ids(batch: int, real: int, pads: int, seed: int = 1) -> torch.Tensor:
@@ -396,3 +400,22 @@ def test_dense_training_is_invariant_to_trailing_padding() -> None:
     assert grads[0].keys() == grads[1].keys() and grads[0]
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_attention_pooling_starts_as_the_mean_and_learns_to_weigh_tokens(arch: str) -> None:
+    torch.manual_seed(0)
+    attention = trained_batchnorm(build_net(arch, VOCAB, pooling="attention", **TINY[arch]))
+    mean = build_net(arch, VOCAB, pooling="mean", **TINY[arch]).eval()
+    mean.load_state_dict(
+        {k: v for k, v in attention.state_dict().items() if k != "attention_query"}
+    )
+    ids = random_ids(4, 12, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(attention(ids), mean(ids))  # a zero query: every token alike
+        attention.attention_query.fill_(10.0)
+        assert not torch.allclose(attention.latent(ids), mean.latent(ids), rtol=1e-2, atol=0)
+    attention.train()
+    attention(ids)[:, 1].sum().backward()
+    assert attention.attention_query.grad is not None
+    assert attention.attention_query.grad.abs().sum() > 0
