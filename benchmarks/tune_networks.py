@@ -26,6 +26,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analysis.behaviour.cases import CHECKS, build_cases, case_passes  # noqa: E402
 from data.imdb import read_imdb  # noqa: E402
 from data.prepare import assign_validation  # noqa: E402
 from data.text import Vocabulary, tokenize  # noqa: E402
@@ -48,6 +49,13 @@ def load_tokens(cache: Path, val_fraction: float = 0.1) -> dict:
         }
         path.write_bytes(pickle.dumps(payload))
     return pickle.loads(path.read_bytes())
+
+
+def training_vocabulary(cache: Path, vocab_size: int, val_fraction: float = 0.1) -> Vocabulary:
+    """The vocabulary `encoded` builds (training split only, every word counted)."""
+    data = load_tokens(cache, val_fraction)
+    train = [t for t, s in zip(data["tokens"], data["split"], strict=True) if s == "train"]
+    return Vocabulary.build(train, vocab_size)
 
 
 def encoded(
@@ -243,6 +251,41 @@ def oof_branch_scores(cache: Path, args: argparse.Namespace, train: tuple) -> to
 
 
 @torch.no_grad()
+def behaviour_by_component(
+    net: nn.Module, vocab: Vocabulary, max_len: int
+) -> dict[str, dict[str, float]]:
+    """Pass rate of every behavioural check (`analysis.behaviour`) for the network's logit alone,
+    the n-gram branch's alone and their sum (the branch's weight is in its fitted weights): which part
+    of the model a context check's failures come from. Rules compare probabilities with each
+    other and with 0.5, so the logged model's temperature would change none of them."""
+    net.eval()
+    cases = build_cases()
+    texts = sorted({text for case in cases for text in case.texts})
+    ids = np.stack([vocab.encode(tokenize(text), max_len) for text in texts])
+    batches = LengthOrder(ids, 500)
+    margins = []
+    for batch in batches:
+        batch = torch.as_tensor(batch)
+        logits = net.classify(net.latent(batch))
+        branch = torch.zeros(len(batch))
+        if net.ngram_bias is not None:
+            branch = branch_scores(net, batch)
+        margins.append(torch.stack([logits[:, 1] - logits[:, 0], branch], dim=1).numpy())
+    network, branch = batches.restore(margins).T
+    logit_of = {"network": network, "branch": branch, "combined": network + branch}
+    row_of = {text: i for i, text in enumerate(texts)}
+    rates: dict[str, dict[str, float]] = {}
+    for check in CHECKS:
+        mine = [case for case in cases if case.check == check]
+        rates[check] = {}
+        for part, logit in logit_of.items():
+            prob = 1.0 / (1.0 + np.exp(-logit))
+            passed = [case_passes(c, [prob[row_of[t]] for t in c.texts]) for c in mine]
+            rates[check][part] = round(float(np.mean(passed)), 3)
+    return rates
+
+
+@torch.no_grad()
 def evaluate(net: nn.Module, ids: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
     net.eval()
     batches = LengthOrder(ids.numpy(), 500)  # batches of similar length, as the pipeline scores
@@ -317,6 +360,8 @@ def main() -> None:
     # Save the last epoch's validation margins (logit difference) of the network without its
     # n-gram branch, of the branch alone, and the labels, to this .npz (to weigh the two).
     parser.add_argument("--dump", type=Path)
+    # After training: behavioural pass rates of the network alone, the branch alone and the sum.
+    parser.add_argument("--behaviour", action="store_true")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--test", action="store_true", help="also score the test split per epoch")
     # Share of the official training reviews held out for validation (the pipeline's default 0.1).
@@ -329,6 +374,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/tune"))
     parser.add_argument("--log", type=Path, default=Path("/tmp/tune/results.jsonl"))
     args = parser.parse_args()
+    if args.behaviour and args.min_movies > 1:
+        parser.error("--behaviour encodes the checks with the full training vocabulary")
     torch.set_num_threads(1)  # shared 2-core machine
     args.cache.mkdir(parents=True, exist_ok=True)
 
@@ -505,7 +552,13 @@ def main() -> None:
             branch=branch.numpy(),
             label=val_labels.numpy(),
         )
+    behaviour = None
+    if args.behaviour:
+        vocab = training_vocabulary(cache, args.vocab, args.val_fraction)
+        behaviour = behaviour_by_component(net, vocab, args.max_len)
+        print("behaviour", json.dumps(behaviour), flush=True)
     result = {
+        "behaviour": behaviour,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "best": best,
         "epochs_run": len(history),

@@ -21,6 +21,8 @@ from models.ngram_branch import NgramBranch
 
 __all__ = [
     "ARCHITECTURES",
+    "CONV_EDGES",
+    "ConvEdges",
     "Arch",
     "OOV_ID",
     "PAD_ID",
@@ -38,6 +40,13 @@ __all__ = [
 Arch = Literal["dense", "cnn"]
 Pooling = Literal["mean", "max", "meanmax", "attention"]
 POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
+# Which positions the CNN's conv blocks compute and pool. "same": the review's own tokens (the
+# reference). "full": also, per block, the kernel_size // 2 positions past each end of the review,
+# so every token feeds as many pooled positions as any other: under "same" a word within three
+# blocks' reach of either end feeds fewer of them (the last word of a review 4 of 7 at kernel 3)
+# and counts about half as much in the mean, which is where reviews put their verdict.
+ConvEdges = Literal["same", "full"]
+CONV_EDGES: tuple[ConvEdges, ...] = get_args(ConvEdges)
 # Knuth's multiplicative constant: spreads consecutive pair ids over the hash buckets.
 _HASH_MULTIPLIER = 2_654_435_761
 NUM_CLASSES = 2
@@ -183,8 +192,10 @@ class SentimentNet(NgramBranch, nn.Module):
         if self.pooling == "attention":
             self.attention_query = nn.Parameter(torch.zeros(feature_dim))
 
-    def encode_tokens(self, embedded: Tensor, mask: Tensor) -> Tensor:
-        """(B, L, E) dropped-out embeddings -> (B, L, C) per-token features, zero where padded."""
+    def encode_tokens(self, embedded: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, L, E) dropped-out embeddings and a (B, L) float mask -> (B, L', C) per-position
+        features, zero outside the positions they cover, and the (B, L') mask of those positions
+        (the input's, unless the network computes positions past the review's ends)."""
         raise NotImplementedError
 
     def pooled_from_embeddings(self, embedded: Tensor, mask: Tensor) -> Tensor:
@@ -193,8 +204,8 @@ class SentimentNet(NgramBranch, nn.Module):
         embedded = embedded[..., : self.embedding_dim]  # without the n-gram channel, if any
         # Zero padded inputs: captum may pass interpolated embeddings with non-zero padding rows.
         embedded = self.embedding_dropout(embedded) * mask.unsqueeze(-1)
-        features = self.encode_tokens(embedded, mask)
-        return masked_pool(features, mask, self.pooling, self.attention_query)
+        features, covered = self.encode_tokens(embedded, mask)
+        return masked_pool(features, covered, self.pooling, self.attention_query)
 
     def classify(self, latent: Tensor) -> Tensor:
         """Logits (B, 2) from pooled latent vectors: the head alone (analysis needs both)."""
@@ -288,13 +299,18 @@ class DenseNet(SentimentNet):
         self.token_dense = nn.Linear(embedding_dim, hidden_dim)
         self._finish(hidden_dim)
 
-    def encode_tokens(self, embedded: Tensor, mask: Tensor) -> Tensor:
+    def encode_tokens(self, embedded: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         # Masking after the ReLU matters: the bias would otherwise make padded tokens non-zero.
-        return torch.relu(self.token_dense(embedded)) * mask.unsqueeze(-1)
+        return torch.relu(self.token_dense(embedded)) * mask.unsqueeze(-1), mask
 
 
 class CNNNet(SentimentNet):
-    """Embedding -> dropout -> 3 x [Conv1d(same) + BatchNorm1d + ReLU, masked] -> pooling -> head."""
+    """Embedding -> dropout -> 3 x [Conv1d + BatchNorm1d + ReLU, masked] -> pooling -> head.
+
+    `edges` (`ConvEdges`): "same" computes and pools the review's own positions, "full" also the
+    positions within each block's reach past both ends (a "full" convolution, exact whatever the
+    padding: positions past that reach are zeroed after every block).
+    """
 
     def __init__(
         self,
@@ -308,6 +324,7 @@ class CNNNet(SentimentNet):
         bigram_buckets: int = 0,
         ngram_buckets: int = 0,
         ngram_order: int = 3,
+        edges: ConvEdges = "same",
     ) -> None:
         super().__init__(
             vocab_size,
@@ -319,6 +336,8 @@ class CNNNet(SentimentNet):
             ngram_buckets,
             ngram_order,
         )
+        check_choice(edges, ConvEdges, "edges")
+        self.edges = edges
         channels = tuple(channels)
         if len(channels) != 3:
             raise ValueError(f"channels must give 3 conv widths, got {channels!r}")
@@ -339,14 +358,21 @@ class CNNNet(SentimentNet):
         self.norms = nn.ModuleList(nn.BatchNorm1d(w) for w in channels)
         self._finish(channels[-1])
 
-    def encode_tokens(self, embedded: Tensor, mask: Tensor) -> Tensor:
+    def encode_tokens(self, embedded: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         x = embedded.transpose(1, 2)  # (B, E, L): Conv1d wants channels first
         channel_mask = mask.unsqueeze(1)
+        reach = self.kernel_size // 2
+        if self.edges == "full":  # room for each block's reach past both ends of every review
+            margin = reach * len(self.convs)
+            x = nn.functional.pad(x, (margin, margin))
+            channel_mask = nn.functional.pad(channel_mask, (margin, margin))
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            # Re-mask after every block: BatchNorm's shift would make padded positions non-zero
-            # and the next convolution would then carry them into the real tokens at the edge.
+            if self.edges == "full":  # this block also covers `reach` more positions each side
+                channel_mask = nn.functional.max_pool1d(channel_mask, 2 * reach + 1, 1, reach)
+            # Re-mask after every block: BatchNorm's shift would make uncovered positions non-zero
+            # and the next convolution would then carry them into the covered ones at the edge.
             x = torch.relu(norm(conv(x))) * channel_mask
-        return x.transpose(1, 2)
+        return x.transpose(1, 2), channel_mask.squeeze(1)
 
 
 ARCHITECTURES: dict[Arch, type[SentimentNet]] = {"dense": DenseNet, "cnn": CNNNet}

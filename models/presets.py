@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config import check_choice
-from models.networks import Arch, Pooling, check_bigram_buckets, check_ngram_buckets
+from models.networks import Arch, ConvEdges, Pooling, check_bigram_buckets, check_ngram_buckets
 
 # `Arch` (dense, cnn) is defined with the networks (models.networks) and re-exported here.
 ARCHS: tuple[Arch, ...] = get_args(Arch)
@@ -93,6 +93,12 @@ class Preset(BaseModel):
         gt=0,
         le=MAX_KERNEL_SIZE,
         description=f"cnn only: conv kernel, odd, 1..{MAX_KERNEL_SIZE}",
+    )
+    conv_edges: ConvEdges = Field(
+        default="same",
+        description="cnn only: the positions its conv blocks compute and pool: the review's own "
+        "(same), or also each block's reach past both ends, so words at the ends count as much "
+        "as the rest (full)",
     )
     dropout: float = Field(ge=0.0, lt=1.0, description="dropout rate, [0, 1)")
     word_dropout: float = Field(
@@ -189,7 +195,12 @@ class Preset(BaseModel):
         }
         if self.arch == "dense":
             return {**common, "hidden_dim": self.hidden_dim}
-        return {**common, "channels": self.channels, "kernel_size": self.kernel_size}
+        return {
+            **common,
+            "channels": self.channels,
+            "kernel_size": self.kernel_size,
+            "edges": self.conv_edges,
+        }
 
 
 # The reference model: 10k words, 250 tokens, 16-d embeddings, dense width 28, convs 28/16/8.
@@ -262,6 +273,12 @@ _SEED_COMMON: dict[str, Any] = {
 # 0.9032; no truncation 0.9073 at twice the fit time; C 0.3 0.9064, C 0.03 0.9045).
 # Ninth round (same folds): attention pooling for the CNN, 0.9076 with the branch against 0.9081
 # for mean pooling (network alone 0.8881 against 0.8927), so the CNN keeps mean pooling.
+# Tenth round: with "same" convolutions a word near either end of a review reaches fewer pooled
+# positions than one in the middle (the last word 4 of 7 at kernel 3), so a verdict that ends a
+# review counted about half; the CNN then got the contrast checks' clause order backwards (the
+# judgement after "but" won in 12% of pairs, 82% once a neutral sentence followed). Full edges
+# (`conv_edges="full"`) fixed that: on grouped folds the same accuracy, a lower validation loss,
+# and contrast pass rates of 0.06-0.19 instead of 0.00-0.02 (see the README).
 _NGRAM_BRANCH: dict[str, Any] = {
     "ngram_buckets": 2**22,
     "ngram_order": 3,
@@ -286,7 +303,7 @@ _TUNED_SHARED: dict[str, Any] = {
 }
 _TUNED: dict[Arch, dict[str, Any]] = {
     "dense": {**_TUNED_SHARED, "epochs": 5, "batching": "length"},
-    "cnn": {**_TUNED_SHARED, "epochs": 1, "word_dropout": 0.1},
+    "cnn": {**_TUNED_SHARED, "epochs": 1, "word_dropout": 0.1, "conv_edges": "full"},
 }
 
 _TABLE: dict[PresetName, dict[Arch, dict[str, Any]]] = {

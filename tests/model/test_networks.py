@@ -419,3 +419,75 @@ def test_attention_pooling_starts_as_the_mean_and_learns_to_weigh_tokens(arch: s
     attention(ids)[:, 1].sum().backward()
     assert attention.attention_query.grad is not None
     assert attention.attention_query.grad.abs().sum() > 0
+
+
+def full_edges_cnn(pooling: str = "mean", buckets: int = 0) -> SentimentNet:
+    torch.manual_seed(0)
+    net = build_net(
+        "cnn", VOCAB, pooling=pooling, bigram_buckets=buckets, edges="full", **TINY["cnn"]
+    )
+    if net.attention_query is not None:
+        with torch.no_grad():
+            net.attention_query.normal_(0.0, 3.0)
+    return trained_batchnorm(net)
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_full_edges_keep_the_padding_invariance(pooling: str) -> None:
+    net = full_edges_cnn(pooling, BUCKETS)
+    short, long = random_ids(4, 20, 0), random_ids(4, 20, 50)  # no padding at all, then plenty
+    alone = random_ids(1, 6, 0, seed=3)
+    batch = random_ids(2, 15, 0, seed=4)
+    batch[0] = PAD_ID
+    batch[0, :6] = alone[0]
+    with torch.no_grad():
+        torch.testing.assert_close(net(short), net(long), atol=1e-5, rtol=0)
+        torch.testing.assert_close(net.latent(short), net.latent(long), atol=1e-5, rtol=0)
+        torch.testing.assert_close(net(batch)[0], net(alone)[0], atol=1e-5, rtol=0)
+        via_embeddings = net.forward_from_embeddings(net.embed(short), short != PAD_ID)
+        torch.testing.assert_close(net(short), via_embeddings, atol=0, rtol=0)
+        empty = torch.full((2, 5), PAD_ID)
+        assert torch.isfinite(net(empty)).all()
+        torch.testing.assert_close(net.latent(empty), torch.zeros(2, net.latent_dim))
+
+
+def counting_cnn(edges: str) -> SentimentNet:
+    """A CNN that adds up its input: one channel, every conv weight 1, BatchNorm the identity,
+    word 2 embedded as 1 and every other word as 0; its mean-pooled latent measures how many
+    pooled positions the word 2 reaches."""
+    net = build_net("cnn", VOCAB, embedding_dim=1, channels=(1, 1, 1), edges=edges, dropout=0.0)
+    with torch.no_grad():
+        net.embedding.weight.zero_()
+        net.embedding.weight[2] = 1.0
+        for conv in net.convs:
+            conv.weight.fill_(1.0)
+    return net.eval()
+
+
+def test_full_edges_let_a_word_at_either_end_count_as_much_as_one_in_the_middle() -> None:
+    def latent_with_word_at(net: SentimentNet, position: int) -> float:
+        ids = torch.full((1, 9), 3)
+        ids[0, position] = 2
+        with torch.no_grad():
+            return float(net.latent(torch.cat([ids, torch.full((1, 4), PAD_ID)], dim=1)))
+
+    full, same = counting_cnn("full"), counting_cnn("same")
+    middle = latent_with_word_at(full, 4)
+    # 3 x 3 x 3 paths from the word to the pooled positions, over 9 + 2 x 3 covered positions.
+    assert middle == pytest.approx(27 / 15, rel=1e-4)
+    for end in (0, 8):
+        assert latent_with_word_at(full, end) == pytest.approx(middle, rel=1e-6)
+        # "same" drops the paths that leave the review: the last word counts about half as much.
+        assert latent_with_word_at(same, end) < 0.6 * latent_with_word_at(same, 4)
+
+
+def test_conv_edges_are_a_preset_choice_passed_to_the_cnn_only() -> None:
+    assert get_preset("cnn", "seed").conv_edges == "same"  # the reference
+    assert "edges" not in get_preset("dense").net_kwargs()
+    preset = get_preset("cnn", "seed", vocab_size=VOCAB, conv_edges="full")
+    net = build_net("cnn", preset.vocab_size, **preset.net_kwargs())
+    assert isinstance(net, CNNNet) and net.edges == "full"
+    with pytest.raises(ValueError, match="conv_edges"):
+        get_preset("cnn", conv_edges="valid")
+    with pytest.raises(ValueError, match=r"'valid'.*same, full"):
+        build_net("cnn", VOCAB, edges="valid", **TINY["cnn"])
