@@ -31,7 +31,7 @@ from data.imdb import read_imdb  # noqa: E402
 from data.prepare import assign_validation  # noqa: E402
 from data.text import Vocabulary, tokenize  # noqa: E402
 from models.datamodule import LengthBuckets  # noqa: E402
-from models.networks import OOV_ID, PAD_ID, build_net  # noqa: E402
+from models.networks import CONV_EDGES, OOV_ID, PAD_ID, build_net  # noqa: E402
 from models.scores import LengthOrder, cut_to_widest, real_widths  # noqa: E402
 
 ARCHIVE = Path("/work/shared/data/aclImdb_v1.tar.gz")
@@ -319,6 +319,8 @@ def main() -> None:
     parser.add_argument("--word-dropout", type=float, default=0.0)
     # CNN only: dilation of each conv block (experiment: rebuilds the convs after build_net).
     parser.add_argument("--dilations", type=int, nargs=3, default=(1, 1, 1))
+    # CNN only: the positions its conv blocks cover (models.networks.ConvEdges; round 10).
+    parser.add_argument("--edges", choices=CONV_EDGES, default="same")
     # Weight averaging, evaluated beside the raw weights: an exponential moving average of the
     # weights per decay given, and an equal average of every step from the start of --swa-from.
     parser.add_argument("--ema", type=float, nargs="*", default=())
@@ -374,6 +376,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/tune"))
     parser.add_argument("--log", type=Path, default=Path("/tmp/tune/results.jsonl"))
     args = parser.parse_args()
+    if args.edges == "full" and tuple(args.dilations) != (1, 1, 1):
+        parser.error("--edges full covers each block's reach without dilation")
     if args.behaviour and args.min_movies > 1:
         parser.error("--behaviour encodes the checks with the full training vocabulary")
     torch.set_num_threads(1)  # shared 2-core machine
@@ -393,7 +397,7 @@ def main() -> None:
     if args.arch == "dense":
         kwargs = {"hidden_dim": args.hidden}
     else:
-        kwargs = {"channels": tuple(args.channels), "kernel_size": args.kernel}
+        kwargs = {"channels": tuple(args.channels), "kernel_size": args.kernel, "edges": args.edges}
     net = build_net(
         args.arch,
         args.vocab,
