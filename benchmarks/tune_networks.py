@@ -26,10 +26,12 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.behaviour.cases import CHECKS, build_cases, case_passes  # noqa: E402
+from analysis.behaviour.cases import CHECKS  # noqa: E402
+from analysis.behaviour.suite import run_behaviour_suite  # noqa: E402
 from data.imdb import read_imdb  # noqa: E402
 from data.prepare import assign_validation  # noqa: E402
 from data.text import Vocabulary, tokenize  # noqa: E402
+from models.calibration import sigmoid  # noqa: E402
 from models.datamodule import LengthBuckets  # noqa: E402
 from models.networks import CONV_EDGES, OOV_ID, PAD_ID, build_net  # noqa: E402
 from models.scores import LengthOrder, cut_to_widest, real_widths  # noqa: E402
@@ -51,11 +53,14 @@ def load_tokens(cache: Path, val_fraction: float = 0.1) -> dict:
     return pickle.loads(path.read_bytes())
 
 
+def training_tokens(data: dict) -> list[list[str]]:
+    """The token lists of the training split (validation and test left out) of `load_tokens`."""
+    return [t for t, s in zip(data["tokens"], data["split"], strict=True) if s == "train"]
+
+
 def training_vocabulary(cache: Path, vocab_size: int, val_fraction: float = 0.1) -> Vocabulary:
     """The vocabulary `encoded` builds (training split only, every word counted)."""
-    data = load_tokens(cache, val_fraction)
-    train = [t for t, s in zip(data["tokens"], data["split"], strict=True) if s == "train"]
-    return Vocabulary.build(train, vocab_size)
+    return Vocabulary.build(training_tokens(load_tokens(cache, val_fraction)), vocab_size)
 
 
 def encoded(
@@ -66,7 +71,7 @@ def encoded(
     if not path.exists():
         data = load_tokens(cache, val_fraction)
         is_train = data["split"] == "train"
-        train = [t for t, s in zip(data["tokens"], is_train, strict=True) if s]
+        train = training_tokens(data)
         if min_movies > 1:  # keep only words used in reviews of at least `min_movies` movies
             seen: dict[str, set] = {}
             for tokens, movie in zip(train, data["movie"][is_train], strict=True):
@@ -134,7 +139,7 @@ def word2vec_matrix(cache: Path, vocab_size: int, dim: int, epochs: int) -> np.n
         from gensim.models import Word2Vec
 
         data = load_tokens(cache)
-        train = [t for t, s in zip(data["tokens"], data["split"], strict=True) if s == "train"]
+        train = training_tokens(data)
         vocab = Vocabulary.build(train, vocab_size)
         start = time.perf_counter()
         model = Word2Vec(
@@ -255,34 +260,29 @@ def behaviour_by_component(
     net: nn.Module, vocab: Vocabulary, max_len: int
 ) -> dict[str, dict[str, float]]:
     """Pass rate of every behavioural check (`analysis.behaviour`) for the network's logit alone,
-    the n-gram branch's alone and their sum (the branch's weight is in its fitted weights): which part
-    of the model a context check's failures come from. Rules compare probabilities with each
+    the n-gram branch's alone and their sum (the branch's weight is in its fitted weights): which
+    part of the model a context check's failures come from. Rules compare probabilities with each
     other and with 0.5, so the logged model's temperature would change none of them."""
     net.eval()
-    cases = build_cases()
-    texts = sorted({text for case in cases for text in case.texts})
-    ids = np.stack([vocab.encode(tokenize(text), max_len) for text in texts])
-    batches = LengthOrder(ids, 500)
-    margins = []
-    for batch in batches:
-        batch = torch.as_tensor(batch)
-        logits = net.classify(net.latent(batch))
-        branch = torch.zeros(len(batch))
-        if net.ngram_bias is not None:
-            branch = branch_scores(net, batch)
-        margins.append(torch.stack([logits[:, 1] - logits[:, 0], branch], dim=1).numpy())
-    network, branch = batches.restore(margins).T
-    logit_of = {"network": network, "branch": branch, "combined": network + branch}
-    row_of = {text: i for i, text in enumerate(texts)}
-    rates: dict[str, dict[str, float]] = {}
-    for check in CHECKS:
-        mine = [case for case in cases if case.check == check]
-        rates[check] = {}
-        for part, logit in logit_of.items():
-            prob = 1.0 / (1.0 + np.exp(-logit))
-            passed = [case_passes(c, [prob[row_of[t]] for t in c.texts]) for c in mine]
-            rates[check][part] = round(float(np.mean(passed)), 3)
-    return rates
+
+    def margins(texts: list[str]) -> np.ndarray:
+        """(N, 2): the network's logit margin and the branch's logit of each text."""
+        batches = LengthOrder(np.stack([vocab.encode(tokenize(t), max_len) for t in texts]), 500)
+        parts = []
+        for batch in map(torch.as_tensor, batches):
+            logits = net.classify(net.latent(batch))
+            branch = torch.zeros(len(batch))
+            if net.ngram_bias is not None:
+                branch = branch_scores(net, batch)
+            parts.append(torch.stack([logits[:, 1] - logits[:, 0], branch], dim=1).numpy())
+        return batches.restore(parts)
+
+    parts = {"network": [1.0, 0.0], "branch": [0.0, 1.0], "combined": [1.0, 1.0]}
+    rates = {
+        part: run_behaviour_suite(lambda texts, w=weights: sigmoid(margins(texts) @ w)).pass_rates
+        for part, weights in parts.items()
+    }
+    return {check: {part: round(rates[part][check], 3) for part in parts} for check in CHECKS}
 
 
 @torch.no_grad()

@@ -12,7 +12,6 @@ grouped by movie (as `benchmarks.tune_branch`). The test split is never read.
 from __future__ import annotations
 
 import argparse
-import html
 import re
 import time
 from collections.abc import Callable
@@ -24,13 +23,12 @@ from sklearn.model_selection import GroupKFold
 
 from benchmarks.tune_networks import ARCHIVE
 from data.imdb import read_imdb
-from data.text import tokenize
-
-_TAG = re.compile(r"<[^>]*>")
+from data.text import strip_markup, tokenize
 
 
 def _clean(text: str) -> str:
-    return _TAG.sub(" ", _TAG.sub(" ", html.unescape(text)).replace("&", " ")).lower()
+    """The standardisation's markup strip and lowercasing, punctuation kept (but "&")."""
+    return strip_markup(text).replace("&", " ").lower()
 
 
 TOKENISERS: dict[str, Callable[[str], list[str]]] = {

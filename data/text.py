@@ -36,14 +36,17 @@ _TAG = re.compile(r"<[^>]*>")
 _PUNCT = re.compile(r"[^\w\s]|_")
 
 
-def standardize(text: str) -> str:
-    """Lowercase, drop HTML tags and entities, remove punctuation, collapse whitespace."""
-    text = html.unescape(text)
-    text = _TAG.sub(" ", text)
+def strip_markup(text: str) -> str:
+    """`text` with HTML entities decoded and tags (`<br />`...) replaced by spaces."""
+    text = _TAG.sub(" ", html.unescape(text))
     # Unescape again: entities inside a tag-stripped text (e.g. "&amp;lt;") must not survive as
     # punctuation-bearing residue; then strip tags the second unescape revealed.
-    text = _TAG.sub(" ", html.unescape(text))
-    text = _PUNCT.sub(" ", text.lower())
+    return _TAG.sub(" ", html.unescape(text))
+
+
+def standardize(text: str) -> str:
+    """Lowercase, drop HTML tags and entities, remove punctuation, collapse whitespace."""
+    text = _PUNCT.sub(" ", strip_markup(text).lower())
     return " ".join(text.split())
 
 

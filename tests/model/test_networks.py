@@ -20,9 +20,11 @@ FEATURES = {"dense": 6, "cnn": 4}
 BUCKETS = 97  # word-pair hash buckets of the tiny nets that use them
 
 
-def tiny_net(arch: str, pooling: str = "mean", dropout: float = 0.2, seed: int = 0) -> SentimentNet:
+def tiny_net(
+    arch: str, pooling: str = "mean", dropout: float = 0.2, seed: int = 0, **extra: Any
+) -> SentimentNet:
     torch.manual_seed(seed)
-    net = build_net(arch, VOCAB, pooling=pooling, dropout=dropout, **TINY[arch])
+    net = build_net(arch, VOCAB, pooling=pooling, dropout=dropout, **TINY[arch], **extra)
     if net.attention_query is not None:  # a trained-looking query, not the mean it starts as
         with torch.no_grad():
             net.attention_query.normal_(0.0, 3.0)
@@ -421,20 +423,9 @@ def test_attention_pooling_starts_as_the_mean_and_learns_to_weigh_tokens(arch: s
     assert attention.attention_query.grad.abs().sum() > 0
 
 
-def full_edges_cnn(pooling: str = "mean", buckets: int = 0) -> SentimentNet:
-    torch.manual_seed(0)
-    net = build_net(
-        "cnn", VOCAB, pooling=pooling, bigram_buckets=buckets, edges="full", **TINY["cnn"]
-    )
-    if net.attention_query is not None:
-        with torch.no_grad():
-            net.attention_query.normal_(0.0, 3.0)
-    return trained_batchnorm(net)
-
-
 @pytest.mark.parametrize("pooling", POOLINGS)
 def test_full_edges_keep_the_padding_invariance(pooling: str) -> None:
-    net = full_edges_cnn(pooling, BUCKETS)
+    net = trained_batchnorm(tiny_net("cnn", pooling, bigram_buckets=BUCKETS, edges="full"))
     short, long = random_ids(4, 20, 0), random_ids(4, 20, 50)  # no padding at all, then plenty
     alone = random_ids(1, 6, 0, seed=3)
     batch = random_ids(2, 15, 0, seed=4)
