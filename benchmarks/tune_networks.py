@@ -31,6 +31,7 @@ from analysis.behaviour.suite import run_behaviour_suite  # noqa: E402
 from data.imdb import read_imdb  # noqa: E402
 from data.prepare import assign_validation  # noqa: E402
 from data.text import Vocabulary, tokenize  # noqa: E402
+from models import networks  # noqa: E402
 from models.calibration import sigmoid  # noqa: E402
 from models.datamodule import LengthBuckets  # noqa: E402
 from models.networks import CONV_EDGES, OOV_ID, PAD_ID, build_net  # noqa: E402
@@ -321,6 +322,7 @@ def main() -> None:
     parser.add_argument("--dilations", type=int, nargs=3, default=(1, 1, 1))
     # CNN only: the positions its conv blocks cover (models.networks.ConvEdges; round 10).
     parser.add_argument("--edges", choices=CONV_EDGES, default="same")
+    parser.add_argument("--position-gain", type=float, default=networks.POSITION_GAIN)
     # Weight averaging, evaluated beside the raw weights: an exponential moving average of the
     # weights per decay given, and an equal average of every step from the start of --swa-from.
     parser.add_argument("--ema", type=float, nargs="*", default=())
@@ -381,6 +383,7 @@ def main() -> None:
     if args.behaviour and args.min_movies > 1:
         parser.error("--behaviour encodes the checks with the full training vocabulary")
     torch.set_num_threads(1)  # shared 2-core machine
+    networks.POSITION_GAIN = args.position_gain
     args.cache.mkdir(parents=True, exist_ok=True)
 
     # One folder per split: arrays cached before the split was grouped by movie are never reused.
@@ -568,6 +571,13 @@ def main() -> None:
         "epochs_run": len(history),
         "sec_per_epoch": round(float(np.mean(epoch_seconds)), 1),
         "params": sum(p.numel() for p in net.parameters()),
+        # What position pooling learned: each relative-position bin's weight, first to last.
+        "position_weights": None
+        if getattr(net, "position_logits", None) is None
+        else [
+            round(w, 3)
+            for w in (networks.POSITION_GAIN * net.position_logits.detach()).exp().tolist()
+        ],
         "history": history,
     }
     with args.log.open("a") as out:

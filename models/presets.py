@@ -279,6 +279,10 @@ _SEED_COMMON: dict[str, Any] = {
 # judgement after "but" won in 12% of pairs, 82% once a neutral sentence followed). Full edges
 # (`conv_edges="full"`) fixed that: on grouped folds the same accuracy, a lower validation loss,
 # and contrast pass rates of 0.06-0.19 instead of 0.00-0.02 (see the README).
+# Eleventh round (folds 0-2): position pooling for the CNN (a mean weighted by where in the review a
+# position falls, learned per eighth of the review): a lower network log-loss on every fold, with
+# the branch 0.9050 / 0.9118 against 0.9020 / 0.9106 (folds 0 / 1), contrast with the branch about
+# 0.2 against 0.1. It learned to weigh the review's last eighth about 1.5x (see the README).
 _NGRAM_BRANCH: dict[str, Any] = {
     "ngram_buckets": 2**22,
     "ngram_order": 3,
@@ -303,7 +307,13 @@ _TUNED_SHARED: dict[str, Any] = {
 }
 _TUNED: dict[Arch, dict[str, Any]] = {
     "dense": {**_TUNED_SHARED, "epochs": 5, "batching": "length"},
-    "cnn": {**_TUNED_SHARED, "epochs": 1, "word_dropout": 0.1, "conv_edges": "full"},
+    "cnn": {
+        **_TUNED_SHARED,
+        "epochs": 1,
+        "word_dropout": 0.1,
+        "conv_edges": "full",
+        "pooling": "position",
+    },
 }
 
 _TABLE: dict[PresetName, dict[Arch, dict[str, Any]]] = {

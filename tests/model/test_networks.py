@@ -7,7 +7,17 @@ from typing import Any
 import pytest
 import torch
 
-from models.networks import OOV_ID, PAD_ID, POOLINGS, CNNNet, DenseNet, SentimentNet, build_net
+from models.networks import (
+    OOV_ID,
+    PAD_ID,
+    POOLINGS,
+    POSITION_BINS,
+    CNNNet,
+    DenseNet,
+    SentimentNet,
+    build_net,
+    position_bins,
+)
 from models.presets import ARCHS, DEFAULT_PRESET, PRESETS, Preset, get_preset
 
 VOCAB = 50
@@ -25,9 +35,11 @@ def tiny_net(
 ) -> SentimentNet:
     torch.manual_seed(seed)
     net = build_net(arch, VOCAB, pooling=pooling, dropout=dropout, **TINY[arch], **extra)
-    if net.attention_query is not None:  # a trained-looking query, not the mean it starts as
-        with torch.no_grad():
+    with torch.no_grad():  # trained-looking pooling weights, not the mean they start as
+        if net.attention_query is not None:
             net.attention_query.normal_(0.0, 3.0)
+        if net.position_logits is not None:
+            net.position_logits.normal_(0.0, 1.0)
     return net
 
 
@@ -421,6 +433,44 @@ def test_attention_pooling_starts_as_the_mean_and_learns_to_weigh_tokens(arch: s
     attention(ids)[:, 1].sum().backward()
     assert attention.attention_query.grad is not None
     assert attention.attention_query.grad.abs().sum() > 0
+
+
+def test_position_bins_split_each_review_by_its_own_length() -> None:
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0, 0, 0], [1] * 8, [1, 0, 0, 0, 0, 0, 0, 0]])
+    assert position_bins(mask, 4).tolist() == [
+        [0, 1, 2, 3, 0, 0, 0, 0],  # first and last real token in the first and last bin
+        [0, 0, 1, 1, 2, 2, 3, 3],
+        [0, 0, 0, 0, 0, 0, 0, 0],  # a one-token review sits at its start
+    ]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_position_pooling_starts_as_the_mean_and_learns_where_words_count(arch: str) -> None:
+    torch.manual_seed(0)
+    position = trained_batchnorm(build_net(arch, VOCAB, pooling="position", **TINY[arch]))
+    mean = build_net(arch, VOCAB, pooling="mean", **TINY[arch]).eval()
+    mean.load_state_dict({k: v for k, v in position.state_dict().items() if k != "position_logits"})
+    ids = random_ids(4, 16, 3)
+    assert position.position_logits is not None
+    with torch.no_grad():
+        torch.testing.assert_close(position(ids), mean(ids))  # zero log-weights: every bin alike
+        # All the weight on the last bin: the latent is the mean over the review's last eighth.
+        position.position_logits.copy_(torch.tensor([-30.0] * (POSITION_BINS - 1) + [0.0]))
+        features, covered = position.encode_tokens(position.embed(ids), ids != PAD_ID)
+        last = covered.cumsum(dim=1) > covered.sum(dim=1, keepdim=True) * (1 - 1 / POSITION_BINS)
+        expected = (features * (covered * last).unsqueeze(-1)).sum(1) / (covered * last).sum(
+            1, True
+        )
+        torch.testing.assert_close(position.latent(ids), expected)
+        # Changing a word outside the last eighth then moves nothing.
+        edited = ids.clone()
+        edited[:, 0] = (edited[:, 0] % (VOCAB - 2)) + 2
+        torch.testing.assert_close(position(edited), position(ids))
+    position.position_logits.data.zero_()
+    position.train()
+    position(ids)[:, 1].sum().backward()
+    assert position.position_logits.grad is not None
+    assert position.position_logits.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
