@@ -574,10 +574,7 @@ def main() -> None:
         # What position pooling learned: each relative-position bin's weight, first to last.
         "position_weights": None
         if getattr(net, "position_logits", None) is None
-        else [
-            round(w, 3)
-            for w in (networks.POSITION_GAIN * net.position_logits.detach()).exp().tolist()
-        ],
+        else [round(w, 3) for w in networks.bin_weights(net.position_logits.detach()).tolist()],
         "history": history,
     }
     with args.log.open("a") as out:

@@ -103,24 +103,28 @@ def position_bins(mask: Tensor, bins: int) -> Tensor:
     return (where * bins).long().clamp(max=bins - 1) * mask.long()
 
 
+def bin_weights(learned: Tensor) -> Tensor:
+    """Position pooling's weight per bin from its learned parameters (1 everywhere at zero)."""
+    return torch.exp(POSITION_GAIN * learned)
+
+
 def masked_pool(
     features: Tensor, mask: Tensor, pooling: Pooling, learned: Tensor | None = None
 ) -> Tensor:
     """Pool (B, L, C) features over real tokens only; (B, C), or (B, 2C) for "meanmax".
 
     "attention" weighs each token by softmax(features . query) over the real tokens (`learned` is
-    the query, (C,); at zero it is the mean). "position" weighs each token by exp(log-weight of its
-    relative-position bin), normalised over the real tokens (`learned`: (POSITION_BINS,) log-weights
-    over POSITION_GAIN; at zero it is the mean): it can learn that where a review says a thing matters (its closing
-    verdict), which no bag of words can. An all-padding row pools to zeros (finite), not NaN: the
-    mean divisor is clamped to 1 and the max of an empty set is defined as 0.
+    the query, (C,); at zero it is the mean). "position" weighs each token by its relative-position
+    bin's weight (`bin_weights(learned)`, `learned` (POSITION_BINS,); at zero it is the mean),
+    normalised over the real tokens: it can learn that where a review says a thing matters (its
+    closing verdict), which no bag of words can. An all-padding row pools to zeros (finite), not
+    NaN: the mean divisor is clamped to 1 and the max of an empty set is defined as 0.
     """
     weights = mask.unsqueeze(-1).to(features.dtype)  # (B, L, 1)
     if pooling == "position":
         if learned is None:
             raise ValueError("position pooling needs its per-bin log-weights")
-        bin_weights = torch.exp(POSITION_GAIN * learned)[position_bins(mask, learned.numel())]
-        weights = weights * bin_weights.unsqueeze(-1)
+        weights = weights * bin_weights(learned)[position_bins(mask, learned.numel())].unsqueeze(-1)
         return (features * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-12)
     if pooling == "attention":
         if learned is None:
