@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
+from analysis.behaviour.cases import CONTRAST_KINDS
 from analysis.behaviour.suite import run_behaviour_suite
 from analysis.common.schema import PROB_EPS
 from analysis.paired.dense_vs_cnn import compare, comparison_numbers
@@ -52,13 +53,16 @@ def test_table(model_uri: str, prepared_dir: Path) -> pd.DataFrame:
 
 
 def behaviour_rates(model_uri: str) -> dict[str, float]:
-    """Pass rate of every behavioural check of the logged raw-text model."""
+    """Pass rate of every behavioural check of the logged raw-text model, and of each kind of
+    contrast case (`contrast_verdict_last`, `contrast_verdict_first`)."""
     model = mlflow.pyfunc.load_model(model_uri)
 
     def predict(texts: list[str]) -> np.ndarray:
         return model.predict(pd.DataFrame({"review": texts}))["prob_positive"].to_numpy()
 
-    return run_behaviour_suite(predict).pass_rates
+    report = run_behaviour_suite(predict)
+    kinds = report.kind_pass_rates
+    return report.pass_rates | {f"contrast_{k}": kinds["contrast", k] for k in CONTRAST_KINDS}
 
 
 def context_figures(
@@ -80,6 +84,6 @@ def context_figures(
     }
     for name, uri in (("dense", dense_uri), ("cnn", cnn_uri)):
         rates = behaviour_rates(uri)
-        for check in CONTEXT_CHECKS:
+        for check in (*CONTEXT_CHECKS, *(f"contrast_{k}" for k in CONTRAST_KINDS)):
             out[f"{name}_{check}"] = rates[check]
     return out

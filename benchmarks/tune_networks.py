@@ -26,7 +26,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.behaviour.cases import CHECKS  # noqa: E402
+from analysis.behaviour.cases import CHECKS, CONTRAST_KINDS  # noqa: E402
 from analysis.behaviour.suite import run_behaviour_suite  # noqa: E402
 from data.imdb import read_imdb  # noqa: E402
 from data.prepare import assign_validation  # noqa: E402
@@ -279,11 +279,19 @@ def behaviour_by_component(
         return batches.restore(parts)
 
     parts = {"network": [1.0, 0.0], "branch": [0.0, 1.0], "combined": [1.0, 1.0]}
-    rates = {
-        part: run_behaviour_suite(lambda texts, w=weights: sigmoid(margins(texts) @ w)).pass_rates
+    reports = {
+        part: run_behaviour_suite(lambda texts, w=weights: sigmoid(margins(texts) @ w))
         for part, weights in parts.items()
     }
-    return {check: {part: round(rates[part][check], 3) for part in parts} for check in CHECKS}
+    out = {
+        check: {part: round(reports[part].pass_rates[check], 3) for part in parts}
+        for check in CHECKS
+    }
+    for kind in CONTRAST_KINDS:  # verdict last / first: reading "but" or weighing the end
+        out[f"contrast_{kind}"] = {
+            part: round(reports[part].kind_pass_rates["contrast", kind], 3) for part in parts
+        }
+    return out
 
 
 @torch.no_grad()
@@ -383,7 +391,6 @@ def main() -> None:
     if args.behaviour and args.min_movies > 1:
         parser.error("--behaviour encodes the checks with the full training vocabulary")
     torch.set_num_threads(1)  # shared 2-core machine
-    networks.POSITION_GAIN = args.position_gain
     args.cache.mkdir(parents=True, exist_ok=True)
 
     # One folder per split: arrays cached before the split was grouped by movie are never reused.
@@ -410,6 +417,7 @@ def main() -> None:
         bigram_buckets=args.bigram_buckets,
         ngram_buckets=args.ngram_buckets,
         ngram_order=args.ngram_order,
+        position_gain=args.position_gain,
         **kwargs,
     )
     if args.ngram_buckets:
@@ -574,7 +582,10 @@ def main() -> None:
         # What position pooling learned: each relative-position bin's weight, first to last.
         "position_weights": None
         if getattr(net, "position_logits", None) is None
-        else [round(w, 3) for w in networks.bin_weights(net.position_logits.detach()).tolist()],
+        else [
+            round(w, 3)
+            for w in networks.bin_weights(net.position_logits.detach(), net.position_gain).tolist()
+        ],
         "history": history,
     }
     with args.log.open("a") as out:

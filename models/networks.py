@@ -9,6 +9,7 @@ padded positions and pooling only looks at real tokens, so a review scores the s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal, get_args
 
@@ -43,9 +44,10 @@ POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
 # "position" pooling: a mean weighted by where in the review a position falls, in this many
 # equal bins of relative position (first to last covered position), one learned log-weight each.
 POSITION_BINS = 8
-# The log-weights are the parameters times this gain: Adam moves a parameter by about its learning
-# rate per step, so one epoch at 2e-3 (about 350 steps, decayed to 0) could move a raw log-weight
-# by 0.35 at most; with the gain the bins can come to differ as much as the data says they do.
+# The log-weights are the parameters times a gain (a network hyperparameter, this by default):
+# Adam moves a parameter by about its learning rate per step, so one epoch at 2e-3 (about 350
+# steps, decayed to 0) could move a raw log-weight by 0.35 at most; with the gain the bins can
+# come to differ as much as the data says they do.
 POSITION_GAIN = 10.0
 # Which positions the CNN's conv blocks compute and pool. "same": the review's own tokens (the
 # reference). "full": also, per block, the kernel_size // 2 positions past each end of the review,
@@ -103,19 +105,23 @@ def position_bins(mask: Tensor, bins: int) -> Tensor:
     return (where * bins).long().clamp(max=bins - 1) * mask.long()
 
 
-def bin_weights(learned: Tensor) -> Tensor:
+def bin_weights(learned: Tensor, gain: float = POSITION_GAIN) -> Tensor:
     """Position pooling's weight per bin from its learned parameters (1 everywhere at zero)."""
-    return torch.exp(POSITION_GAIN * learned)
+    return torch.exp(gain * learned)
 
 
 def masked_pool(
-    features: Tensor, mask: Tensor, pooling: Pooling, learned: Tensor | None = None
+    features: Tensor,
+    mask: Tensor,
+    pooling: Pooling,
+    learned: Tensor | None = None,
+    gain: float = POSITION_GAIN,
 ) -> Tensor:
     """Pool (B, L, C) features over real tokens only; (B, C), or (B, 2C) for "meanmax".
 
     "attention" weighs each token by softmax(features . query) over the real tokens (`learned` is
     the query, (C,); at zero it is the mean). "position" weighs each token by its relative-position
-    bin's weight (`bin_weights(learned)`, `learned` (POSITION_BINS,); at zero it is the mean),
+    bin's weight (`bin_weights(learned, gain)`, `learned` (POSITION_BINS,); at zero the mean),
     normalised over the real tokens: it can learn that where a review says a thing matters (its
     closing verdict), which no bag of words can. An all-padding row pools to zeros (finite), not
     NaN: the mean divisor is clamped to 1 and the max of an empty set is defined as 0.
@@ -124,7 +130,8 @@ def masked_pool(
     if pooling == "position":
         if learned is None:
             raise ValueError("position pooling needs its per-bin log-weights")
-        weights = weights * bin_weights(learned)[position_bins(mask, learned.numel())].unsqueeze(-1)
+        per_bin = bin_weights(learned, gain)[position_bins(mask, learned.numel())]
+        weights = weights * per_bin.unsqueeze(-1)
         return (features * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-12)
     if pooling == "attention":
         if learned is None:
@@ -150,6 +157,8 @@ class SentimentNet(NgramBranch, nn.Module):
 
     embedding: nn.Embedding
     latent_dim: int
+    # A class default too: a network pickled before the gain was a hyperparameter reads it here.
+    position_gain: float = POSITION_GAIN
 
     def __init__(
         self,
@@ -161,6 +170,7 @@ class SentimentNet(NgramBranch, nn.Module):
         bigram_buckets: int = 0,
         ngram_buckets: int = 0,
         ngram_order: int = 3,
+        position_gain: float = POSITION_GAIN,
     ) -> None:
         super().__init__()
         _check_positive("vocab_size", vocab_size)
@@ -173,9 +183,12 @@ class SentimentNet(NgramBranch, nn.Module):
         check_bigram_buckets(bigram_buckets)
         check_ngram_buckets(ngram_buckets)
         _check_positive("ngram_order", ngram_order)
+        if not (math.isfinite(position_gain) and position_gain > 0):
+            raise ValueError(f"position_gain must be positive and finite, got {position_gain}")
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.pooling = pooling
+        self.position_gain = float(position_gain)  # only "position" pooling reads it
         # Word dropout (training only): each real token becomes the out-of-vocabulary id with this
         # probability. Off by default; eval and the captum path (embeddings in) never drop words.
         self.word_dropout = float(word_dropout)
@@ -240,7 +253,7 @@ class SentimentNet(NgramBranch, nn.Module):
         embedded = self.embedding_dropout(embedded) * mask.unsqueeze(-1)
         features, covered = self.encode_tokens(embedded, mask)
         learned = self.attention_query if self.position_logits is None else self.position_logits
-        return masked_pool(features, covered, self.pooling, learned)
+        return masked_pool(features, covered, self.pooling, learned, self.position_gain)
 
     def classify(self, latent: Tensor) -> Tensor:
         """Logits (B, 2) from pooled latent vectors: the head alone (analysis needs both)."""
@@ -318,6 +331,7 @@ class DenseNet(SentimentNet):
         bigram_buckets: int = 0,
         ngram_buckets: int = 0,
         ngram_order: int = 3,
+        position_gain: float = POSITION_GAIN,
     ) -> None:
         super().__init__(
             vocab_size,
@@ -328,6 +342,7 @@ class DenseNet(SentimentNet):
             bigram_buckets,
             ngram_buckets,
             ngram_order,
+            position_gain,
         )
         _check_positive("hidden_dim", hidden_dim)
         self.hidden_dim = hidden_dim
@@ -360,6 +375,7 @@ class CNNNet(SentimentNet):
         ngram_buckets: int = 0,
         ngram_order: int = 3,
         edges: ConvEdges = "same",
+        position_gain: float = POSITION_GAIN,
     ) -> None:
         super().__init__(
             vocab_size,
@@ -370,6 +386,7 @@ class CNNNet(SentimentNet):
             bigram_buckets,
             ngram_buckets,
             ngram_order,
+            position_gain,
         )
         check_choice(edges, ConvEdges, "edges")
         self.edges = edges

@@ -19,8 +19,12 @@ Checks and pass criteria (one case = a small tuple of texts, scored together):
 - diminisher: (base "... {pos}", "... {diminisher} {pos}") passes iff the diminished text is
   strictly less positive than the base.
 - contrast: ("{pos} X but {neg} Y", "{neg} X but {pos} Y") passes iff the first is negative and
-  the second positive: the judgement after "but" (or the main clause after "although") wins. The
+  the second positive: the judgement after "but" (or the main clause beside "although") wins. The
   two texts hold the same words, so an order-blind model can pass at most by luck of ties: never.
+  Kind `verdict_last` puts the judgement at the end ("..., but the film was bad"), kind
+  `verdict_first` at the start ("The film was bad, although the cast was great"): a model that
+  reads the conjunctions passes both, one that only weighs the end of a review passes the first
+  and fails the second.
 - invariance: (review with name A, same review with name B) passes iff |dP| < 0.1 and the label
   is the same; names are actors and (invented, sentiment-free) film titles.
 - robustness: (review, perturbed review) passes iff |dP| < 0.1 and the label is the same; the
@@ -36,14 +40,15 @@ import itertools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 CHECKS = ("negation", "diminisher", "contrast", "invariance", "robustness")
 
 CHECK_DESCRIPTIONS = {
     "negation": "'not good' is negative and below 'good'; 'not bad' is above 'bad'",
     "diminisher": "'mildly/barely/hardly/only slightly/somewhat good' is below 'good'",
-    "contrast": "'good X but bad Y' is negative and 'bad X but good Y' positive",
+    "contrast": "'good X but bad Y' is negative and 'bad X but good Y' positive, "
+    "and 'bad Y although good X' negative, verdict last or first",
     "invariance": "swapping actor names or film titles moves P(pos) < 0.1, same label",
     "robustness": "a typo or a casing change moves P(pos) < 0.1, same label",
 }
@@ -142,7 +147,7 @@ TITLES = (
 )
 SENTIMENT_WORDS = (
     frozenset(POS_ADJ + NEG_ADJ)
-    | {"not", "but", "although"}
+    | {"not", "but", "although", "though", "despite"}
     | {w for d in DIMINISHERS for w in d.split()}
 )
 
@@ -160,14 +165,26 @@ DIMINISHER_TEMPLATES = (
     ("I found the {noun} {adj}.", "I found the {noun} {dim} {adj}."),
     ("Overall the {film} was {adj}.", "Overall the {film} was {dim} {adj}."),
 )
-# {a1}: first clause adjective, {a2}: the clause that carries the overall judgement.
-CONTRAST_TEMPLATES = (
-    "The {noun} was {a1}, but the {noun2} was {a2}.",
-    "{A1} {noun} but {a2} {noun2}.",
-    "The {noun} is {a1} but overall the {film} is {a2}.",
-    "Although the {noun} was {a1}, the {film} itself was {a2}.",
-    "It has {art1} {a1} {noun}, but it is {art2} {a2} {film}.",
-)
+# {a1}: the conceded clause's adjective, {a2}: the clause that carries the overall judgement.
+# Where the verdict stands: a model that only weighs the end of a review passes "last" alone.
+ContrastKind = Literal["verdict_last", "verdict_first"]
+CONTRAST_KINDS: tuple[ContrastKind, ...] = get_args(ContrastKind)
+CONTRAST_TEMPLATES: dict[ContrastKind, tuple[str, ...]] = {
+    "verdict_last": (
+        "The {noun} was {a1}, but the {noun2} was {a2}.",
+        "{A1} {noun} but {a2} {noun2}.",
+        "The {noun} is {a1} but overall the {film} is {a2}.",
+        "Although the {noun} was {a1}, the {film} itself was {a2}.",
+        "It has {art1} {a1} {noun}, but it is {art2} {a2} {film}.",
+    ),
+    "verdict_first": (
+        "The {film} was {a2}, although the {noun} was {a1}.",
+        "Overall the {film} is {a2}, even though the {noun} is {a1}.",
+        "It is {art2} {a2} {film}, despite {art1} {a1} {noun}.",
+        "The {film} itself was {a2}, though the {noun} was {a1}.",
+        "{A2} {film}, even if the {noun} is {a1}.",
+    ),
+}
 INVARIANCE_ACTOR_TEMPLATES = (
     "{context} {name} plays the lead, and the {film} is {adj}.",
     "{context} I thought {name} was {adj} in this one.",
@@ -184,10 +201,10 @@ ROBUSTNESS_TEMPLATES = (
     "{context} I found the {noun} {adj} and the {noun2} {adj2}.",
 )
 
-# Cases per (check, kind): 100-120 per check keeps the suite under ~1,100 unique texts.
+# Cases per (check, kind): 100-120 per check keeps the suite near 1,100 unique texts (1,115).
 N_NEGATION = 60  # per kind (not_pos, not_neg)
 N_DIMINISHER = 100
-N_CONTRAST = 100
+N_CONTRAST = 60  # per kind (verdict_last, verdict_first)
 N_INVARIANCE = 50  # per kind (actor, title)
 N_TYPO = 40  # per kind (typo_context, typo_any)
 N_CASING = 20  # per kind (upper, title)
@@ -235,6 +252,11 @@ class _Drawer:
             self._queue = list(itertools.product(*self.axes))
             self.rng.shuffle(self._queue)
         return self._queue.pop()
+
+
+def case_kind(name: str) -> str:
+    """A case's kind: its name before the slash (`verdict_first/007` -> `verdict_first`)."""
+    return name.split("/", 1)[0]
 
 
 def _collect(
@@ -302,27 +324,31 @@ def _dim_kind(texts: tuple[str, ...]) -> str:
 
 
 def _contrast(rng: random.Random) -> list[BehaviourCase]:
-    drawer = _Drawer(rng, [POS_ADJ, NEG_ADJ, CONTRAST_TEMPLATES])
-
-    def make() -> tuple[str, ...]:
-        pos, neg, template = drawer.keys()
-        noun, noun2 = rng.sample(NOUNS, 2)
-        film = rng.choice(FILMS)
-        context = rng.choice(CONTEXTS)
-
-        def text(a1: str, a2: str) -> str:
-            slots = {"a1": a1, "a2": a2, "A1": a1.capitalize(), "noun": noun, "noun2": noun2}
-            slots |= {"film": film, "art1": _article(a1), "art2": _article(a2)}
-            return f"{context} {template.format(**slots)}"
-
-        # Same words, opposite order: only the clause order says which judgement wins.
-        return (text(pos, neg), text(neg, pos))
-
+    cases: list[BehaviourCase] = []
     rule: Rule = "order_flip"
-    return [
-        BehaviourCase("contrast", f"but/{i:03d}", t, EXPECTATIONS[rule], rule)
-        for i, t in enumerate(_collect(N_CONTRAST, make, set()))
-    ]
+    for kind, templates in CONTRAST_TEMPLATES.items():
+        drawer = _Drawer(rng, [POS_ADJ, NEG_ADJ, templates])
+
+        def make(drawer: _Drawer = drawer) -> tuple[str, ...]:
+            pos, neg, template = drawer.keys()
+            noun, noun2 = rng.sample(NOUNS, 2)
+            film = rng.choice(FILMS)
+            context = rng.choice(CONTEXTS)
+
+            def text(a1: str, a2: str) -> str:
+                slots = {"a1": a1, "a2": a2, "A1": a1.capitalize(), "A2": a2.capitalize()}
+                slots |= {"noun": noun, "noun2": noun2, "film": film}
+                slots |= {"art1": _article(a1), "art2": _article(a2)}
+                return f"{context} {template.format(**slots)}"
+
+            # Same words, opposite order: only the clause order says which judgement wins.
+            return (text(pos, neg), text(neg, pos))
+
+        cases += [
+            BehaviourCase("contrast", f"{kind}/{i:03d}", t, EXPECTATIONS[rule], rule)
+            for i, t in enumerate(_collect(N_CONTRAST, make, set()))
+        ]
+    return cases
 
 
 def _invariance(rng: random.Random) -> list[BehaviourCase]:

@@ -16,6 +16,7 @@ from analysis.behaviour.cases import (
     SEPARATOR,
     THRESHOLD,
     build_cases,
+    case_kind,
     case_passes,
 )
 from analysis.common.render import markdown_table
@@ -50,6 +51,12 @@ class BehaviourReport:
             str(c): float(r)
             for c, r in zip(self.summary["check"], self.summary["pass_rate"], strict=True)
         }
+
+    @property
+    def kind_pass_rates(self) -> dict[tuple[str, str], float]:
+        """(check, kind) -> share of that kind's cases passed, e.g. ("contrast", "verdict_first")."""
+        by_kind = _by_kind(self.results)
+        return {(str(c), str(k)): r["sum"] / r["size"] for (c, k), r in by_kind.iterrows()}
 
     def metrics(self) -> dict[str, float]:
         """MLflow metrics `behaviour_<check>_pass_rate`."""
@@ -122,6 +129,12 @@ def behaviour_metrics(summary: pd.DataFrame) -> dict[str, float]:
     return {metric_name(c): float(rates[c]) for c in CHECKS}
 
 
+def _by_kind(results: pd.DataFrame) -> pd.DataFrame:
+    """Cases passed (sum) and run (size) per (check, kind), in the order the suite runs them."""
+    kinds = results.assign(kind=results["case"].map(case_kind))
+    return kinds.groupby(["check", "kind"], sort=False)["passed"].agg(["sum", "size"])
+
+
 def behaviour_markdown(
     summary: pd.DataFrame, results: pd.DataFrame, max_failures_per_check: int = 5
 ) -> str:
@@ -144,8 +157,7 @@ def behaviour_markdown(
             right=("Cases", "Passed", "Pass rate"),
         ),
     ]
-    kinds = results.assign(kind=results["case"].str.split("/").str[0])
-    by_kind = kinds.groupby(["check", "kind"], sort=False)["passed"].agg(["sum", "size"])
+    by_kind = _by_kind(results)
     lines += ["", "Pass rate by kind:", ""]
     for check in CHECKS:
         if check not in by_kind.index.get_level_values(0):

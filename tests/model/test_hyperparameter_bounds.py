@@ -48,6 +48,8 @@ def test_every_preset_is_within_the_bounds_and_round_trips(arch: str, name: str)
         ("batch_size", 10**7),
         ("epochs", 10**6),
         ("bigram_buckets", 2**40),
+        ("position_gain", 0.0),
+        ("position_gain", INF),
     ],
 )
 def test_out_of_range_or_non_finite_values_are_rejected(field: str, value: object) -> None:

@@ -15,6 +15,7 @@ from models.networks import (
     CNNNet,
     DenseNet,
     SentimentNet,
+    bin_weights,
     build_net,
     position_bins,
 )
@@ -471,6 +472,27 @@ def test_position_pooling_starts_as_the_mean_and_learns_where_words_count(arch: 
     position(ids)[:, 1].sum().backward()
     assert position.position_logits.grad is not None
     assert position.position_logits.grad.abs().sum() > 0
+
+
+def test_position_gain_is_the_networks_and_scales_the_learned_log_weights() -> None:
+    logits = torch.tensor([0.0, 0.1, -0.2])
+    torch.testing.assert_close(bin_weights(logits, 1.0), torch.exp(logits))
+    torch.testing.assert_close(bin_weights(logits, 10.0), torch.exp(10.0 * logits))
+    ids = random_ids(3, 14, 4)
+    latents = []
+    for gain in (1.0, 10.0):
+        net = trained_batchnorm(tiny_net("cnn", "position", position_gain=gain))
+        assert net.position_gain == gain
+        with torch.no_grad():
+            latents.append(net.latent(ids))
+    # The same weights (same seed) pool differently under another gain.
+    assert not torch.allclose(latents[0], latents[1])
+    preset = get_preset("cnn", "tuned", vocab_size=VOCAB, position_gain=3.0)
+    built = build_net(preset.arch, preset.vocab_size, **preset.net_kwargs())
+    assert built.position_gain == 3.0
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="position_gain"):
+            build_net("dense", VOCAB, pooling="position", position_gain=bad)
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)

@@ -13,6 +13,7 @@ import pytest
 
 from analysis.behaviour.cases import (
     CHECKS,
+    CONTRAST_KINDS,
     DIMINISHERS,
     NEG_ADJ,
     POS_ADJ,
@@ -44,16 +45,26 @@ def bag_of_words(texts: list[str]) -> np.ndarray:
     return np.array([_sigmoid(GAIN * sum(POLARITY.get(w, 0.0) for w in _tokens(t))) for t in texts])
 
 
-def oracle(texts: list[str]) -> np.ndarray:
+CONCESSIONS = {"although", "though", "despite", "even"}
+
+
+def _reader(texts: list[str], skip_concessions: bool) -> np.ndarray:
     """Rule-based reader: the last sentiment word decides; "not" earlier in its sentence flips and
-    halves it, a diminisher right before it shrinks it towards neutral."""
+    halves it, a diminisher right before it shrinks it towards neutral. With `skip_concessions`
+    a clause (between commas) holding "although", "though", "despite" or "even" is passed over:
+    it concedes, the clause beside it judges."""
     probs = []
     for text in texts:
         score = 0.0
         for sentence in text.split("."):
-            words = _tokens(sentence)
+            words: list[str] = []
+            conceded: list[bool] = []
+            for clause in sentence.split(","):
+                tokens = _tokens(clause)
+                words += tokens
+                conceded += [skip_concessions and bool(CONCESSIONS & set(tokens))] * len(tokens)
             for i, w in enumerate(words):
-                if w not in POLARITY:
+                if w not in POLARITY or conceded[i]:
                     continue
                 score = GAIN * POLARITY[w]  # later sentiment words override earlier ones
                 if "not" in words[:i]:
@@ -62,6 +73,16 @@ def oracle(texts: list[str]) -> np.ndarray:
                     score = 0.3 * score
         probs.append(_sigmoid(score))
     return np.array(probs)
+
+
+def oracle(texts: list[str]) -> np.ndarray:
+    """Reads negation, diminishers and which clause of a contrast judges."""
+    return _reader(texts, skip_concessions=True)
+
+
+def last_word(texts: list[str]) -> np.ndarray:
+    """The oracle without the conjunctions: whatever judgement ends the review wins."""
+    return _reader(texts, skip_concessions=False)
 
 
 def name_biased(texts: list[str]) -> np.ndarray:
@@ -150,6 +171,20 @@ def test_oracle_passes_the_context_checks(oracle_run) -> None:
     assert rates["contrast"] >= 0.99
     assert rates["invariance"] == 1.0
     assert _kind_rate(results, "robustness", "typo_context") == 1.0
+
+
+def test_contrast_tells_reading_the_conjunction_from_weighing_the_end(oracle_run) -> None:
+    end_weigher = run_behaviour_suite(last_word)
+    kinds = end_weigher.kind_pass_rates
+    assert kinds["contrast", "verdict_last"] == 1.0
+    assert kinds["contrast", "verdict_first"] == 0.0
+    assert end_weigher.pass_rates["contrast"] == pytest.approx(0.5)
+    assert {k for c, k in kinds if c == "contrast"} == set(CONTRAST_KINDS)
+    assert oracle_run.kind_pass_rates["contrast", "verdict_first"] == 1.0
+    # The same figure as counting the kind's rows by hand.
+    assert kinds["robustness", "typo_any"] == _kind_rate(
+        end_weigher.results, "robustness", "typo_any"
+    )
 
 
 def test_name_sensitive_scorer_fails_exactly_the_seagal_invariance_cases() -> None:
