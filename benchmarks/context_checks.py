@@ -53,16 +53,21 @@ def test_table(model_uri: str, prepared_dir: Path) -> pd.DataFrame:
 
 
 def behaviour_rates(model_uri: str) -> dict[str, float]:
-    """Pass rate of every behavioural check of the logged raw-text model, and of each kind of
-    contrast case (`contrast_verdict_last`, `contrast_verdict_first`)."""
+    """Pass rate of every behavioural check of the logged raw-text model, of each kind of
+    contrast case (`contrast_verdict_last`, `contrast_verdict_first`) and the share of each kind's
+    pairs it ordered the right way (`..._right_way`: 0.5 blind to the clause order, 0 backwards)."""
     model = mlflow.pyfunc.load_model(model_uri)
 
     def predict(texts: list[str]) -> np.ndarray:
         return model.predict(pd.DataFrame({"review": texts}))["prob_positive"].to_numpy()
 
     report = run_behaviour_suite(predict)
-    kinds = report.kind_pass_rates
-    return report.pass_rates | {f"contrast_{k}": kinds["contrast", k] for k in CONTRAST_KINDS}
+    passed, right_way = report.kind_pass_rates, report.kind_direction_rates
+    rates = dict(report.pass_rates)
+    for kind in CONTRAST_KINDS:
+        rates[f"contrast_{kind}"] = passed["contrast", kind]
+        rates[f"contrast_{kind}_right_way"] = right_way["contrast", kind]
+    return rates
 
 
 def context_figures(
@@ -84,6 +89,7 @@ def context_figures(
     }
     for name, uri in (("dense", dense_uri), ("cnn", cnn_uri)):
         rates = behaviour_rates(uri)
-        for check in (*CONTEXT_CHECKS, *(f"contrast_{k}" for k in CONTRAST_KINDS)):
-            out[f"{name}_{check}"] = rates[check]
+        for key in rates:
+            if key in CONTEXT_CHECKS or key.startswith("contrast_"):
+                out[f"{name}_{key}"] = rates[key]
     return out

@@ -291,6 +291,9 @@ def behaviour_by_component(
         out[f"contrast_{kind}"] = {
             part: round(reports[part].kind_pass_rates["contrast", kind], 3) for part in parts
         }
+        out[f"contrast_{kind}_right_way"] = {
+            part: round(reports[part].kind_direction_rates["contrast", kind], 3) for part in parts
+        }
     return out
 
 

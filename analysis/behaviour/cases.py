@@ -446,11 +446,31 @@ def build_cases(seed: int = 0) -> list[BehaviourCase]:
     return cases
 
 
-def case_passes(case: BehaviourCase, probs: Sequence[float]) -> bool:
-    """Whether `probs` (P(pos) of `case.texts`, in order) meet the case's pass criterion."""
+def _probabilities(case: BehaviourCase, probs: Sequence[float]) -> list[float]:
     p = [float(x) for x in probs]
     if len(p) != len(case.texts) or len(p) < 2:
         raise ValueError(f"{case.name}: {len(p)} probabilities for {len(case.texts)} texts")
+    return p
+
+
+def case_direction(case: BehaviourCase, probs: Sequence[float]) -> bool | None:
+    """Whether the model moved the right way between the case's texts: its rule's comparison
+    without the 0.5 bar (a contrast pair ordered right but both read negative still counts). The
+    pass rate says whether a model gets a case right; this says whether it reads the cue at all,
+    or the wrong way round. None for invariance, which has no direction."""
+    p = _probabilities(case, probs)
+    if case.rule in ("negated_pos", "less_positive"):
+        return p[1] < p[0]
+    if case.rule in ("negated_neg", "order_flip"):
+        return p[1] > p[0]
+    if case.rule == "invariant":
+        return None
+    raise ValueError(f"unknown rule {case.rule!r}")
+
+
+def case_passes(case: BehaviourCase, probs: Sequence[float]) -> bool:
+    """Whether `probs` (P(pos) of `case.texts`, in order) meet the case's pass criterion."""
+    p = _probabilities(case, probs)
     if case.rule == "negated_pos":
         return p[1] < THRESHOLD and p[1] < p[0]
     if case.rule == "negated_neg":

@@ -16,6 +16,7 @@ from analysis.behaviour.cases import (
     SEPARATOR,
     THRESHOLD,
     build_cases,
+    case_direction,
     case_kind,
     case_passes,
 )
@@ -39,7 +40,8 @@ def check_of_metric(key: str) -> str | None:
 @dataclass(frozen=True)
 class BehaviourReport:
     """The suite's outcome: `summary` has one row per check (check, cases, passed, pass_rate,
-    description), `results` one row per case (check, case, texts, probs, passed, expectation)."""
+    description), `results` one row per case (check, case, texts, probs, passed, direction,
+    expectation; `direction`: moved the right way, `case_direction`, None for invariance)."""
 
     summary: pd.DataFrame
     results: pd.DataFrame
@@ -56,7 +58,19 @@ class BehaviourReport:
     def kind_pass_rates(self) -> dict[tuple[str, str], float]:
         """(check, kind) -> share of that kind's cases passed, e.g. ("contrast", "verdict_first")."""
         by_kind = _by_kind(self.results)
-        return {(str(c), str(k)): r["sum"] / r["size"] for (c, k), r in by_kind.iterrows()}
+        return {(str(c), str(k)): r["passed"] / r["cases"] for (c, k), r in by_kind.iterrows()}
+
+    @property
+    def kind_direction_rates(self) -> dict[tuple[str, str], float]:
+        """(check, kind) -> share of that kind's cases moved the right way, for the kinds whose
+        rule has a direction (not invariance or robustness): near 0.5 is a model blind to the
+        cue, near 0 one that reads it backwards."""
+        by_kind = _by_kind(self.results)
+        return {
+            (str(c), str(k)): r["right_way"] / r["directed"]
+            for (c, k), r in by_kind.iterrows()
+            if r["directed"]
+        }
 
     def metrics(self) -> dict[str, float]:
         """MLflow metrics `behaviour_<check>_pass_rate`."""
@@ -101,6 +115,7 @@ def run_behaviour_suite(
                 "texts": SEPARATOR.join(case.texts),
                 "probs": SEPARATOR.join(f"{p:.3f}" for p in probs),
                 "passed": case_passes(case, probs),
+                "direction": case_direction(case, probs),
                 "expectation": case.expectation,
             }
         )
@@ -130,9 +145,22 @@ def behaviour_metrics(summary: pd.DataFrame) -> dict[str, float]:
 
 
 def _by_kind(results: pd.DataFrame) -> pd.DataFrame:
-    """Cases passed (sum) and run (size) per (check, kind), in the order the suite runs them."""
-    kinds = results.assign(kind=results["case"].map(case_kind))
-    return kinds.groupby(["check", "kind"], sort=False)["passed"].agg(["sum", "size"])
+    """Per (check, kind), in the order the suite runs them: cases, passed, cases whose rule has a
+    direction (`directed`; none for invariance and robustness) and those moved the right way."""
+    kinds = results.assign(
+        kind=results["case"].map(case_kind),
+        directed=results["direction"].notna(),
+        right_way=results["direction"].eq(True),
+    )
+    grouped = kinds.groupby(["check", "kind"], sort=False)
+    return pd.DataFrame(
+        {
+            "cases": grouped.size(),
+            "passed": grouped["passed"].sum(),
+            "directed": grouped["directed"].sum(),
+            "right_way": grouped["right_way"].sum(),
+        }
+    )
 
 
 def behaviour_markdown(
@@ -158,13 +186,22 @@ def behaviour_markdown(
         ),
     ]
     by_kind = _by_kind(results)
-    lines += ["", "Pass rate by kind:", ""]
+    lines += [
+        "",
+        "Passed by kind, and where the rule has a direction, moved the right way between the"
+        " texts, 0.5 bar or not: near half of a kind is a model blind to its cue, near none one"
+        " that reads it backwards (a tie counts as not the right way).",
+        "",
+    ]
     for check in CHECKS:
         if check not in by_kind.index.get_level_values(0):
             continue
-        parts = [
-            f"{kind} {int(r['sum'])}/{int(r['size'])}" for kind, r in by_kind.loc[check].iterrows()
-        ]
+        parts = []
+        for kind, r in by_kind.loc[check].iterrows():
+            part = f"{kind} {int(r['passed'])}/{int(r['cases'])}"
+            if r["directed"]:
+                part += f" ({int(r['right_way'])} right way)"
+            parts.append(part)
         lines.append(f"- **{check}**: " + ", ".join(parts))
     for check in CHECKS:
         failed = results[(results["check"] == check) & ~results["passed"]]

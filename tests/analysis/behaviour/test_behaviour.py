@@ -20,6 +20,7 @@ from analysis.behaviour.cases import (
     SENTIMENT_WORDS,
     BehaviourCase,
     build_cases,
+    case_direction,
     case_passes,
     swap_typo,
 )
@@ -181,10 +182,30 @@ def test_contrast_tells_reading_the_conjunction_from_weighing_the_end(oracle_run
     assert end_weigher.pass_rates["contrast"] == pytest.approx(0.5)
     assert {k for c, k in kinds if c == "contrast"} == set(CONTRAST_KINDS)
     assert oracle_run.kind_pass_rates["contrast", "verdict_first"] == 1.0
+    # It reads the verdict-first pairs backwards: every one moved the wrong way.
+    directions = end_weigher.kind_direction_rates
+    assert directions["contrast", "verdict_last"] == 1.0
+    assert directions["contrast", "verdict_first"] == 0.0
+    assert not {c for c, _ in directions} & {"invariance", "robustness"}  # no direction
     # The same figure as counting the kind's rows by hand.
     assert kinds["robustness", "typo_any"] == _kind_rate(
         end_weigher.results, "robustness", "typo_any"
     )
+
+
+def test_direction_is_the_rule_without_its_bar() -> None:
+    contrast, negation, invariance = (
+        next(c for c in build_cases() if c.rule == rule)
+        for rule in ("order_flip", "negated_pos", "invariant")
+    )
+    # Ordered right but both read positive: the right direction, not a pass.
+    assert case_direction(contrast, [0.6, 0.9]) is True
+    assert not case_passes(contrast, [0.6, 0.9])
+    assert case_direction(contrast, [0.9, 0.6]) is False
+    assert case_direction(contrast, [0.5, 0.5]) is False  # a tie reads no cue
+    assert case_direction(negation, [0.9, 0.7]) is True
+    assert not case_passes(negation, [0.9, 0.7])  # "not good" still read as positive
+    assert case_direction(invariance, [0.7, 0.7]) is None
 
 
 def test_name_sensitive_scorer_fails_exactly_the_seagal_invariance_cases() -> None:
@@ -213,7 +234,15 @@ def test_summary_and_results_columns(bow_run) -> None:
     summary, results = bow_run.summary, bow_run.results
     assert list(summary.columns) == ["check", "cases", "passed", "pass_rate", "description"]
     assert list(summary["check"]) == list(CHECKS)
-    assert list(results.columns) == ["check", "case", "texts", "probs", "passed", "expectation"]
+    assert list(results.columns) == [
+        "check",
+        "case",
+        "texts",
+        "probs",
+        "passed",
+        "direction",
+        "expectation",
+    ]
     assert summary["cases"].sum() == len(results)
     row = results.iloc[0]
     assert len(row["texts"].split(" || ")) == len(row["probs"].split(" || ")) == 2
