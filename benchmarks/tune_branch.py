@@ -8,7 +8,7 @@ the script prints out-of-fold accuracy, log-loss and the mean fit time.
 
     .venv/bin/python -m benchmarks.tune_branch 20000:800:0.1:2:20 20000:800:0.1:3:22
 
-A configuration is vocab:max_len:C:order:log2(buckets). Encoded arrays are cached under --cache
+A configuration is vocab:max_len:C:order:log2(buckets)[:negation scope], the scope 0 unless given. Encoded arrays are cached under --cache
 (outside the repository), shared with `benchmarks.tune_networks`.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import GroupKFold
 
-from benchmarks.tune_networks import branch_scores, encoded, load_tokens
+from benchmarks.tune_networks import branch_scores, encoded, load_tokens, training_vocabulary
 from models.networks import build_net
 
 
@@ -35,11 +35,13 @@ class BranchConfig:
     c: float
     order: int
     log2_buckets: int
+    negation_scope: int = 0
 
     @classmethod
     def parse(cls, text: str) -> BranchConfig:
-        vocab, max_len, c, order, log2_buckets = text.split(":")
-        return cls(int(vocab), int(max_len), float(c), int(order), int(log2_buckets))
+        vocab, max_len, c, order, log2_buckets, *scope = text.split(":")
+        negation = int(scope[0]) if scope else 0
+        return cls(int(vocab), int(max_len), float(c), int(order), int(log2_buckets), negation)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class BranchScore:
 def cross_validate(config: BranchConfig, cache: Path, folds: int) -> BranchScore:
     """Out-of-fold branch logits of every training review (validation split included)."""
     ids_all, split, label = encoded(cache, config.vocab, config.max_len)
+    vocab = training_vocabulary(cache, config.vocab)  # the one `encoded` used
     rows = np.flatnonzero(split != "test")
     movies = load_tokens(cache)["movie"][rows]
     ids, labels = torch.from_numpy(ids_all[rows]).long(), torch.from_numpy(label[rows]).long()
@@ -64,7 +67,10 @@ def cross_validate(config: BranchConfig, cache: Path, folds: int) -> BranchScore
         net = build_net(
             "dense", config.vocab, embedding_dim=1, hidden_dim=1,
             ngram_buckets=2**config.log2_buckets, ngram_order=config.order,
+            ngram_negation_scope=config.negation_scope,
         )  # fmt: skip
+        if config.negation_scope:
+            net.set_negation_words(vocab)
         start = time.perf_counter()
         net.fit_ngram_weights(ids[fit_rows], labels[fit_rows], c=config.c)
         seconds.append(time.perf_counter() - start)

@@ -30,6 +30,10 @@ MAX_TOKEN_CHARS = 100
 # review): bounds the work per review in serving and the size of a stored row.
 MAX_REVIEW_CHARS = 100_000
 
+# Words after which the n-gram branch marks the next few tokens as negated (`ngram_negation_scope`;
+# Pang, Lee & Vaithyanathan 2002): "t" is what standardisation leaves of "n't" ("didn t").
+NEGATION_WORDS = ("not", "no", "never", "t", "nothing", "nor", "neither", "nobody", "none")
+
 _TAG = re.compile(r"<[^>]*>")
 # Everything that is not a letter, digit or whitespace counts as punctuation (apostrophes too:
 # "don't" -> "dont", as the reference's punctuation strip did).

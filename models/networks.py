@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from config import check_choice
-from data.text import OOV_ID, PAD_ID
+from data.text import NEGATION_WORDS, OOV_ID, PAD_ID
 from models.ngram_branch import NgramBranch
 
 __all__ = [
@@ -171,6 +171,7 @@ class SentimentNet(NgramBranch, nn.Module):
         ngram_buckets: int = 0,
         ngram_order: int = 3,
         position_gain: float = POSITION_GAIN,
+        ngram_negation_scope: int = 0,
     ) -> None:
         super().__init__()
         _check_positive("vocab_size", vocab_size)
@@ -217,6 +218,14 @@ class SentimentNet(NgramBranch, nn.Module):
         # Fitted weights live in the state dict, so a logged model serves them with nothing extra.
         self.ngram_buckets = ngram_buckets
         self.ngram_order = ngram_order
+        if ngram_negation_scope < 0 or (ngram_negation_scope and not ngram_buckets):
+            raise ValueError(
+                "ngram_negation_scope must be 0, or positive with the n-gram branch "
+                f"(ngram_buckets > 0), got {ngram_negation_scope}"
+            )
+        self.ngram_negation_scope = int(ngram_negation_scope)
+        if self.ngram_negation_scope:  # filled by set_negation_words (-1 matches no id)
+            self.register_buffer("negation_ids", torch.full((len(NEGATION_WORDS),), -1))
         self.ngram_weight: nn.Embedding | None = None
         self.ngram_bias: nn.Parameter | None = None
         if ngram_buckets:
@@ -332,6 +341,7 @@ class DenseNet(SentimentNet):
         ngram_buckets: int = 0,
         ngram_order: int = 3,
         position_gain: float = POSITION_GAIN,
+        ngram_negation_scope: int = 0,
     ) -> None:
         super().__init__(
             vocab_size,
@@ -343,6 +353,7 @@ class DenseNet(SentimentNet):
             ngram_buckets,
             ngram_order,
             position_gain,
+            ngram_negation_scope,
         )
         _check_positive("hidden_dim", hidden_dim)
         self.hidden_dim = hidden_dim
@@ -376,6 +387,7 @@ class CNNNet(SentimentNet):
         ngram_order: int = 3,
         edges: ConvEdges = "same",
         position_gain: float = POSITION_GAIN,
+        ngram_negation_scope: int = 0,
     ) -> None:
         super().__init__(
             vocab_size,
@@ -387,6 +399,7 @@ class CNNNet(SentimentNet):
             ngram_buckets,
             ngram_order,
             position_gain,
+            ngram_negation_scope,
         )
         check_choice(edges, ConvEdges, "edges")
         self.edges = edges

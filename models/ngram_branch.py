@@ -12,7 +12,7 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from torch import Tensor, nn
 
-from data.text import PAD_ID
+from data.text import NEGATION_WORDS, PAD_ID, Vocabulary
 
 # The n-gram hash: a polynomial hash kept below 2^31, so `running * multiplier + id` fits int64.
 _NGRAM_MULTIPLIER = 1_000_003
@@ -27,6 +27,31 @@ class NgramBranch:
     ngram_order: int
     ngram_weight: nn.Embedding | None
     ngram_bias: nn.Parameter | Tensor | None
+    vocab_size: int
+    # Tokens after a negation word whose n-grams count as negated ones (0: none); the network sets
+    # it and, when it is on, a buffer `negation_ids` (`set_negation_words`).
+    ngram_negation_scope: int = 0
+    negation_ids: Tensor
+
+    def set_negation_words(self, vocab: Vocabulary) -> None:
+        """Look `NEGATION_WORDS` up in the vocabulary the network reads (-1: a word it lacks).
+        The ids are a buffer of the state dict, so a logged model carries them."""
+        ids = [vocab.id_of(word) if word in vocab else -1 for word in NEGATION_WORDS]
+        self.negation_ids.copy_(torch.tensor(ids, dtype=torch.long))
+
+    def negation_marked(self, ids: Tensor) -> Tensor:
+        """`ids` with each of the `ngram_negation_scope` tokens after a negation word (not itself
+        one) moved to a second id range (id + vocab_size): "not good" then hashes "not", "NOT_good"
+        and their pair, so the branch's weight for "good" is the weight of praise, not also of its
+        denial. Only earlier tokens decide, so right padding changes nothing."""
+        if not self.ngram_negation_scope:
+            return ids
+        negation = torch.isin(ids, self.negation_ids.to(ids.device))
+        scope = torch.zeros_like(negation)
+        for step in range(1, min(self.ngram_negation_scope, ids.shape[1] - 1) + 1):
+            scope[:, step:] |= negation[:, :-step]
+        scope &= (ids != PAD_ID) & ~negation
+        return torch.where(scope, ids + self.vocab_size, ids)
 
     def ngram_ids(self, ids: Tensor) -> Tensor:
         """(B, L, ngram_order) hash buckets of the n-grams starting at each token, n = 1..order.
@@ -35,6 +60,7 @@ class NgramBranch:
         counts each distinct n-gram once (binary features, as NBSVM). Hashing never overflows: the
         running hash stays below the bucket count times a 20-bit multiplier.
         """
+        ids = self.negation_marked(ids)
         length = ids.shape[1]
         padded = nn.functional.pad(ids, (0, self.ngram_order - 1), value=PAD_ID)
         modulus = self.ngram_buckets - 1
@@ -122,6 +148,11 @@ class NgramBranch:
             raise ValueError("this network has no n-gram branch (ngram_buckets=0)")
         if not c > 0 or not scale > 0:
             raise ValueError(f"c and scale must be positive, got {c!r} and {scale!r}")
+        if self.ngram_negation_scope and bool((self.negation_ids < 0).all()):
+            raise ValueError(
+                "ngram_negation_scope is on but no negation word is known: call "
+                f"set_negation_words(vocab) first (or the vocabulary has none of {NEGATION_WORDS})"
+            )
         ids, labels = ids.cpu(), labels.cpu()
         ratios = self.init_ngram_weights(ids, labels).double().numpy()
         features = self.ngram_features(ids).multiply(ratios).tocsr()

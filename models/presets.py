@@ -52,6 +52,7 @@ MAX_KERNEL_SIZE = 31
 MAX_BIGRAM_BUCKETS = 2**24
 MAX_NGRAM_BUCKETS = 2**24
 MAX_NGRAM_ORDER = 5
+MAX_NEGATION_SCOPE = 10
 MAX_EMBEDDING_PARAMETERS = 2**28  # (vocab_size + bigram_buckets) x embedding_dim: 1 GiB of float32
 MAX_EPOCHS = 1_000
 MAX_BATCH_SIZE = 8_192
@@ -129,6 +130,13 @@ class Preset(BaseModel):
         le=MAX_NGRAM_ORDER,
         description=f"longest n-gram of the branch, 1..{MAX_NGRAM_ORDER}",
     )
+    ngram_negation_scope: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_NEGATION_SCOPE,
+        description="tokens after a negation word (not, no, never, n't...) whose n-grams the "
+        f"branch counts as negated ones: 0 (off) or 1..{MAX_NEGATION_SCOPE}, with the branch",
+    )
     ngram_c: float = Field(
         default=0.1,
         gt=0.0,
@@ -186,6 +194,12 @@ class Preset(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _negation_needs_the_branch(self) -> Preset:
+        if self.ngram_negation_scope and not self.ngram_buckets:
+            raise ValueError("ngram_negation_scope needs the n-gram branch (ngram_buckets > 0)")
+        return self
+
     @field_validator("bigram_buckets")
     @classmethod
     def _bucket_count(cls, value: int) -> int:
@@ -207,6 +221,7 @@ class Preset(BaseModel):
             "bigram_buckets": self.bigram_buckets,
             "ngram_buckets": self.ngram_buckets,
             "ngram_order": self.ngram_order,
+            "ngram_negation_scope": self.ngram_negation_scope,
         }
         if self.arch == "dense":
             return {**common, "hidden_dim": self.hidden_dim}
@@ -298,9 +313,12 @@ _SEED_COMMON: dict[str, Any] = {
 # position falls, learned per eighth of the review): a lower network log-loss on every fold, with
 # the branch 0.9050 / 0.9118 against 0.9020 / 0.9106 (folds 0 / 1), contrast with the branch about
 # 0.2 against 0.1. It learned to weigh the review's last eighth 1.5-1.6, the middle 0.73-0.98.
+# Twelfth round: negation scope 2 (the two tokens after "not", "no", "never", "n't"... hash as
+# negated ones): 0.9082 out of fold against 0.9067 (scope 1: 0.9074, 3: 0.9079, 5: 0.9067).
 _NGRAM_BRANCH: dict[str, Any] = {
     "ngram_buckets": 2**22,
     "ngram_order": 3,
+    "ngram_negation_scope": 2,
     "ngram_c": 0.1,
     "ngram_scale": 2.0,
 }

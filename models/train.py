@@ -136,10 +136,12 @@ def init_ngram_branch(net: nn.Module, spec: Preset, data: IMDBDataModule) -> dic
         return {}  # also any other module mapping ids to logits (a test may wrap the net)
     start = time.perf_counter()
     assert data.data is not None
+    if net.ngram_negation_scope:
+        net.set_negation_words(data.data.vocab)
     # The branch depends on the training split and its own settings only: the dense model and the
     # CNN of one flow run share one fit (the second model reuses the first's weights).
     key = (data.data.data_hash, data.data.data_version, spec.vocab_size, net.ngram_buckets,
-           net.ngram_order, spec.ngram_c, spec.ngram_scale)  # fmt: skip
+           net.ngram_order, net.ngram_negation_scope, spec.ngram_c, spec.ngram_scale)  # fmt: skip
     if key in _NGRAM_FITS:
         weight, bias, fit = _NGRAM_FITS[key]
         net.set_ngram_weights(weight, bias)
