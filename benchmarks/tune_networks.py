@@ -357,6 +357,7 @@ def main() -> None:
     # their learning rate --ngram-lr x --lr (round 6: worse).
     parser.add_argument("--ngram-buckets", type=int, default=0)
     parser.add_argument("--ngram-order", type=int, default=3)
+    parser.add_argument("--ngram-negation-scope", type=int, default=0)
     parser.add_argument("--ngram-c", type=float, default=0.0)
     parser.add_argument("--nb-scale", type=float, default=1.0)
     parser.add_argument("--ngram-lr", type=float, default=1.0)
@@ -421,8 +422,11 @@ def main() -> None:
         ngram_buckets=args.ngram_buckets,
         ngram_order=args.ngram_order,
         position_gain=args.position_gain,
+        ngram_negation_scope=args.ngram_negation_scope,
         **kwargs,
     )
+    if args.ngram_negation_scope:
+        net.set_negation_words(training_vocabulary(cache, args.vocab, args.val_fraction))
     if args.ngram_buckets:
         start = time.perf_counter()
         if args.ngram_c:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -327,7 +327,10 @@ class SentimentNet(NgramBranch, nn.Module):
 
 
 class DenseNet(SentimentNet):
-    """Embedding -> dropout -> Linear(E, hidden) + ReLU per token -> masked pooling -> head."""
+    """Embedding -> dropout -> Linear(E, hidden) + ReLU per token -> masked pooling -> head.
+
+    `common`: the settings both networks share, as `SentimentNet` takes them (word dropout, word
+    pairs, the n-gram branch, the position gain)."""
 
     def __init__(
         self,
@@ -336,25 +339,9 @@ class DenseNet(SentimentNet):
         hidden_dim: int = 28,
         dropout: float = 0.2,
         pooling: Pooling = "mean",
-        word_dropout: float = 0.0,
-        bigram_buckets: int = 0,
-        ngram_buckets: int = 0,
-        ngram_order: int = 3,
-        position_gain: float = POSITION_GAIN,
-        ngram_negation_scope: int = 0,
+        **common: Any,
     ) -> None:
-        super().__init__(
-            vocab_size,
-            embedding_dim,
-            dropout,
-            pooling,
-            word_dropout,
-            bigram_buckets,
-            ngram_buckets,
-            ngram_order,
-            position_gain,
-            ngram_negation_scope,
-        )
+        super().__init__(vocab_size, embedding_dim, dropout, pooling, **common)
         _check_positive("hidden_dim", hidden_dim)
         self.hidden_dim = hidden_dim
         self.token_dense = nn.Linear(embedding_dim, hidden_dim)
@@ -370,7 +357,7 @@ class CNNNet(SentimentNet):
 
     `edges` (`ConvEdges`): "same" computes and pools the review's own positions, "full" also the
     positions within each block's reach past both ends (a "full" convolution, exact whatever the
-    padding: positions past that reach are zeroed after every block).
+    padding: positions past that reach are zeroed after every block). `common`: as `DenseNet`.
     """
 
     def __init__(
@@ -381,26 +368,10 @@ class CNNNet(SentimentNet):
         kernel_size: int = 3,
         dropout: float = 0.2,
         pooling: Pooling = "mean",
-        word_dropout: float = 0.0,
-        bigram_buckets: int = 0,
-        ngram_buckets: int = 0,
-        ngram_order: int = 3,
         edges: ConvEdges = "same",
-        position_gain: float = POSITION_GAIN,
-        ngram_negation_scope: int = 0,
+        **common: Any,
     ) -> None:
-        super().__init__(
-            vocab_size,
-            embedding_dim,
-            dropout,
-            pooling,
-            word_dropout,
-            bigram_buckets,
-            ngram_buckets,
-            ngram_order,
-            position_gain,
-            ngram_negation_scope,
-        )
+        super().__init__(vocab_size, embedding_dim, dropout, pooling, **common)
         check_choice(edges, ConvEdges, "edges")
         self.edges = edges
         channels = tuple(channels)
