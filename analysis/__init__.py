@@ -22,7 +22,8 @@ Where a change goes:
   per-review table (and the net, if it needs one), called from `errors.analyse`;
 - a new comparison of two runs: build on `paired.pairing.pair_tables`, put the computation and
   its report in `paired/`, and call it from a task;
-- a new behavioural check: templates and a `BehaviourCase` rule in `behaviour/cases.py`;
+- a new behavioural check: templates in `behaviour/templates.py`, a `BehaviourCase` rule in
+  `behaviour/cases.py`;
 - a new drift measure: a function in `drift/measures.py` returning a `DriftMeasure`;
 - a new threshold: a field of `common.thresholds.Thresholds`, never a default in a signature.
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from analysis.behaviour.cases import CONTRAST_KINDS
 from analysis.behaviour.suite import run_behaviour_suite
+from analysis.behaviour.templates import CONTRAST_KINDS
 from analysis.common.schema import PROB_EPS
 from analysis.paired.dense_vs_cnn import compare, comparison_numbers
 from data.prepare import PreparedData

@@ -26,8 +26,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.behaviour.cases import CHECKS, CONTRAST_KINDS  # noqa: E402
+from analysis.behaviour.cases import CHECKS  # noqa: E402
 from analysis.behaviour.suite import run_behaviour_suite  # noqa: E402
+from analysis.behaviour.templates import CONTRAST_KINDS  # noqa: E402
 from data.imdb import read_imdb  # noqa: E402
 from data.prepare import assign_validation  # noqa: E402
 from data.text import Vocabulary, tokenize  # noqa: E402

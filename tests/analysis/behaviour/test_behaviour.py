@@ -13,11 +13,6 @@ import pytest
 
 from analysis.behaviour.cases import (
     CHECKS,
-    CONTRAST_KINDS,
-    DIMINISHERS,
-    NEG_ADJ,
-    POS_ADJ,
-    SENTIMENT_WORDS,
     BehaviourCase,
     build_cases,
     case_direction,
@@ -25,6 +20,13 @@ from analysis.behaviour.cases import (
     swap_typo,
 )
 from analysis.behaviour.suite import behaviour_markdown, behaviour_metrics, run_behaviour_suite
+from analysis.behaviour.templates import (
+    CONTRAST_KINDS,
+    DIMINISHERS,
+    NEG_ADJ,
+    POS_ADJ,
+    SENTIMENT_WORDS,
+)
 
 Scorer = Callable[[list[str]], np.ndarray]
 POLARITY = {w: 1.0 for w in POS_ADJ} | {w: -1.0 for w in NEG_ADJ}
