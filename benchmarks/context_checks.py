@@ -17,7 +17,6 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from analysis.behaviour.suite import run_behaviour_suite
-from analysis.behaviour.templates import CONTRAST_KINDS
 from analysis.common.schema import PROB_EPS
 from analysis.paired.dense_vs_cnn import compare, comparison_numbers
 from data.prepare import PreparedData
@@ -62,12 +61,7 @@ def behaviour_rates(model_uri: str) -> dict[str, float]:
         return model.predict(pd.DataFrame({"review": texts}))["prob_positive"].to_numpy()
 
     report = run_behaviour_suite(predict)
-    passed, right_way = report.kind_pass_rates, report.kind_direction_rates
-    rates = dict(report.pass_rates)
-    for kind in CONTRAST_KINDS:
-        rates[f"contrast_{kind}"] = passed["contrast", kind]
-        rates[f"contrast_{kind}_right_way"] = right_way["contrast", kind]
-    return rates
+    return report.pass_rates | report.kind_rates("contrast")
 
 
 def context_figures(
@@ -89,7 +83,7 @@ def context_figures(
     }
     for name, uri in (("dense", dense_uri), ("cnn", cnn_uri)):
         rates = behaviour_rates(uri)
-        for key in rates:
+        for key, rate in rates.items():
             if key in CONTEXT_CHECKS or key.startswith("contrast_"):
-                out[f"{name}_{key}"] = rates[key]
+                out[f"{name}_{key}"] = rate
     return out

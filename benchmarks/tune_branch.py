@@ -8,8 +8,9 @@ the script prints out-of-fold accuracy, log-loss and the mean fit time.
 
     .venv/bin/python -m benchmarks.tune_branch 20000:800:0.1:2:20 20000:800:0.1:3:22
 
-A configuration is vocab:max_len:C:order:log2(buckets)[:negation scope], the scope 0 unless given. Encoded arrays are cached under --cache
-(outside the repository), shared with `benchmarks.tune_networks`.
+A configuration is vocab:max_len:C:order:log2(buckets)[:negation scope], the scope 0 unless
+given. Encoded arrays are cached under --cache (outside the repository), shared with
+`benchmarks.tune_networks`.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class BranchScore:
 def cross_validate(config: BranchConfig, cache: Path, folds: int) -> BranchScore:
     """Out-of-fold branch logits of every training review (validation split included)."""
     ids_all, split, label = encoded(cache, config.vocab, config.max_len)
-    vocab = training_vocabulary(cache, config.vocab)  # the one `encoded` used
+    # The vocabulary `encoded` used: where the negation words are, for the negation scope.
+    vocab = training_vocabulary(cache, config.vocab) if config.negation_scope else None
     rows = np.flatnonzero(split != "test")
     movies = load_tokens(cache)["movie"][rows]
     ids, labels = torch.from_numpy(ids_all[rows]).long(), torch.from_numpy(label[rows]).long()
@@ -69,7 +71,7 @@ def cross_validate(config: BranchConfig, cache: Path, folds: int) -> BranchScore
             ngram_buckets=2**config.log2_buckets, ngram_order=config.order,
             ngram_negation_scope=config.negation_scope,
         )  # fmt: skip
-        if config.negation_scope:
+        if vocab is not None:
             net.set_negation_words(vocab)
         start = time.perf_counter()
         net.fit_ngram_weights(ids[fit_rows], labels[fit_rows], c=config.c)

@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.behaviour.cases import CHECKS  # noqa: E402
 from analysis.behaviour.suite import run_behaviour_suite  # noqa: E402
-from analysis.behaviour.templates import CONTRAST_KINDS  # noqa: E402
 from data.imdb import read_imdb  # noqa: E402
 from data.prepare import assign_validation  # noqa: E402
 from data.text import Vocabulary, tokenize  # noqa: E402
@@ -288,13 +287,10 @@ def behaviour_by_component(
         check: {part: round(reports[part].pass_rates[check], 3) for part in parts}
         for check in CHECKS
     }
-    for kind in CONTRAST_KINDS:  # verdict last / first: reading "but" or weighing the end
-        out[f"contrast_{kind}"] = {
-            part: round(reports[part].kind_pass_rates["contrast", kind], 3) for part in parts
-        }
-        out[f"contrast_{kind}_right_way"] = {
-            part: round(reports[part].kind_direction_rates["contrast", kind], 3) for part in parts
-        }
+    # Contrast by kind (verdict last / first): reading "but", or weighing the end of the review.
+    kinds = {part: report.kind_rates("contrast") for part, report in reports.items()}
+    for key in kinds["network"]:
+        out[key] = {part: round(kinds[part][key], 3) for part in parts}
     return out
 
 
@@ -426,8 +422,11 @@ def main() -> None:
         ngram_negation_scope=args.ngram_negation_scope,
         **kwargs,
     )
+    # The training vocabulary, built once if the negation scope or --behaviour needs it.
+    vocab: Vocabulary | None = None
     if args.ngram_negation_scope:
-        net.set_negation_words(training_vocabulary(cache, args.vocab, args.val_fraction))
+        vocab = training_vocabulary(cache, args.vocab, args.val_fraction)
+        net.set_negation_words(vocab)
     if args.ngram_buckets:
         start = time.perf_counter()
         if args.ngram_c:
@@ -577,7 +576,8 @@ def main() -> None:
         )
     behaviour = None
     if args.behaviour:
-        vocab = training_vocabulary(cache, args.vocab, args.val_fraction)
+        if vocab is None:
+            vocab = training_vocabulary(cache, args.vocab, args.val_fraction)
         behaviour = behaviour_by_component(net, vocab, args.max_len)
         print("behaviour", json.dumps(behaviour), flush=True)
     result = {

@@ -95,6 +95,16 @@ def check_ngram_buckets(value: int) -> int:
     return value
 
 
+def check_negation_scope(scope: int, ngram_buckets: int) -> int:
+    """`scope` if valid: 0, or positive with the n-gram branch (whose n-grams it marks)."""
+    if scope < 0 or (scope and not ngram_buckets):
+        raise ValueError(
+            "ngram_negation_scope must be 0, or positive with the n-gram branch "
+            f"(ngram_buckets > 0), got {scope}"
+        )
+    return scope
+
+
 def position_bins(mask: Tensor, bins: int) -> Tensor:
     """(B, L) long: the bin of each masked position's relative place among the row's masked
     positions (first 0, last bins - 1, equal-width bins of (rank) / (count - 1)); 0 elsewhere."""
@@ -218,12 +228,7 @@ class SentimentNet(NgramBranch, nn.Module):
         # Fitted weights live in the state dict, so a logged model serves them with nothing extra.
         self.ngram_buckets = ngram_buckets
         self.ngram_order = ngram_order
-        if ngram_negation_scope < 0 or (ngram_negation_scope and not ngram_buckets):
-            raise ValueError(
-                "ngram_negation_scope must be 0, or positive with the n-gram branch "
-                f"(ngram_buckets > 0), got {ngram_negation_scope}"
-            )
-        self.ngram_negation_scope = int(ngram_negation_scope)
+        self.ngram_negation_scope = check_negation_scope(int(ngram_negation_scope), ngram_buckets)
         if self.ngram_negation_scope:  # filled by set_negation_words (-1 matches no id)
             self.register_buffer("negation_ids", torch.full((len(NEGATION_WORDS),), -1))
         self.ngram_weight: nn.Embedding | None = None

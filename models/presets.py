@@ -18,6 +18,7 @@ from models.networks import (
     ConvEdges,
     Pooling,
     check_bigram_buckets,
+    check_negation_scope,
     check_ngram_buckets,
 )
 
@@ -196,8 +197,7 @@ class Preset(BaseModel):
 
     @model_validator(mode="after")
     def _negation_needs_the_branch(self) -> Preset:
-        if self.ngram_negation_scope and not self.ngram_buckets:
-            raise ValueError("ngram_negation_scope needs the n-gram branch (ngram_buckets > 0)")
+        check_negation_scope(self.ngram_negation_scope, self.ngram_buckets)  # the network's rule
         return self
 
     @field_validator("bigram_buckets")

@@ -72,6 +72,18 @@ class BehaviourReport:
             if r["directed"]
         }
 
+    def kind_rates(self, check: str) -> dict[str, float]:
+        """Flat figures of each kind of `check`: `<check>_<kind>` (passed) and, where its rule has
+        a direction, `<check>_<kind>_right_way`, e.g. `contrast_verdict_first_right_way`."""
+        passed, right_way = self.kind_pass_rates, self.kind_direction_rates
+        out: dict[str, float] = {}
+        for (c, kind), rate in passed.items():
+            if c == check:
+                out[f"{check}_{kind}"] = rate
+                if (c, kind) in right_way:
+                    out[f"{check}_{kind}_right_way"] = right_way[c, kind]
+        return out
+
     def metrics(self) -> dict[str, float]:
         """MLflow metrics `behaviour_<check>_pass_rate`."""
         return behaviour_metrics(self.summary)
