@@ -26,15 +26,14 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.behaviour.cases import CHECKS  # noqa: E402
-from analysis.behaviour.suite import run_behaviour_suite  # noqa: E402
+from analysis.behaviour.components import run_component_suite  # noqa: E402
 from data.imdb import read_imdb  # noqa: E402
 from data.prepare import assign_validation  # noqa: E402
 from data.text import Vocabulary, tokenize  # noqa: E402
 from models import networks  # noqa: E402
-from models.calibration import sigmoid  # noqa: E402
 from models.datamodule import LengthBuckets  # noqa: E402
 from models.networks import CONV_EDGES, OOV_ID, PAD_ID, build_net  # noqa: E402
+from models.pyfunc import predict_logit_parts  # noqa: E402
 from models.scores import LengthOrder, cut_to_widest, real_widths  # noqa: E402
 
 ARCHIVE = Path("/work/shared/data/aclImdb_v1.tar.gz")
@@ -208,9 +207,7 @@ def swap_norms(net: nn.Module, kind: str) -> None:
 
 def branch_scores(net: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     """The fitted n-gram branch's logit (its scale included) per review."""
-    with torch.no_grad():
-        parts = [net.ngram_scores(ids[i : i + 500]).sum(1) for i in range(0, len(ids), 500)]
-        return torch.cat(parts) + net.ngram_bias
+    return torch.from_numpy(predict_logit_parts(net.eval(), ids.numpy(), batch_size=500)[:, 1])
 
 
 def grouped_fold(cache: Path, split: np.ndarray, fold: int, folds: int) -> np.ndarray:
@@ -256,41 +253,24 @@ def oof_branch_scores(cache: Path, args: argparse.Namespace, train: tuple) -> to
     return torch.from_numpy(np.load(path))
 
 
-@torch.no_grad()
 def behaviour_by_component(
     net: nn.Module, vocab: Vocabulary, max_len: int
 ) -> dict[str, dict[str, float]]:
-    """Pass rate of every behavioural check (`analysis.behaviour`) for the network's logit alone,
-    the n-gram branch's alone and their sum (the branch's weight is in its fitted weights): which
-    part of the model a context check's failures come from. Rules compare probabilities with each
-    other and with 0.5, so the logged model's temperature would change none of them."""
+    """Pass rate of every behavioural check, and of each kind of contrast case (passed, right way),
+    for the network's logit alone, the n-gram branch's alone and their sum
+    (`analysis.behaviour.components`): which part of the model a context check's failures come
+    from. Scored at temperature 1 (the harness fits none)."""
     net.eval()
 
-    def margins(texts: list[str]) -> np.ndarray:
-        """(N, 2): the network's logit margin and the branch's logit of each text."""
-        batches = LengthOrder(np.stack([vocab.encode(tokenize(t), max_len) for t in texts]), 500)
-        parts = []
-        for batch in map(torch.as_tensor, batches):
-            logits = net.classify(net.latent(batch))
-            branch = torch.zeros(len(batch))
-            if net.ngram_bias is not None:
-                branch = branch_scores(net, batch)
-            parts.append(torch.stack([logits[:, 1] - logits[:, 0], branch], dim=1).numpy())
-        return batches.restore(parts)
+    def logit_parts(texts: list[str]) -> np.ndarray:
+        return predict_logit_parts(
+            net, np.stack([vocab.encode(tokenize(t), max_len) for t in texts])
+        )
 
-    parts = {"network": [1.0, 0.0], "branch": [0.0, 1.0], "combined": [1.0, 1.0]}
-    reports = {
-        part: run_behaviour_suite(lambda texts, w=weights: sigmoid(margins(texts) @ w))
-        for part, weights in parts.items()
-    }
-    out = {
-        check: {part: round(reports[part].pass_rates[check], 3) for part in parts}
-        for check in CHECKS
-    }
-    # Contrast by kind (verdict last / first): reading "but", or weighing the end of the review.
-    kinds = {part: report.kind_rates("contrast") for part, report in reports.items()}
-    for key in kinds["network"]:
-        out[key] = {part: round(kinds[part][key], 3) for part in parts}
+    out: dict[str, dict[str, float]] = {}
+    for part, report in run_component_suite(logit_parts).reports.items():
+        for key, rate in (report.pass_rates | report.kind_rates("contrast")).items():
+            out.setdefault(key, {})["combined" if part == "model" else part] = round(rate, 3)
     return out
 
 

@@ -287,9 +287,25 @@ class SentimentNet(NgramBranch, nn.Module):
         logits = self.classify(latent)
         if self.ngram_bias is None or self.training:
             return logits
-        score = (embedded[..., self.embedding_dim] * mask.to(embedded.dtype)).sum(dim=1)
-        score = score + self.ngram_bias
+        score = self._branch_score(embedded, mask)
         return logits + torch.stack([-score, score], dim=-1) / 2
+
+    def _branch_score(self, embedded: Tensor, mask: Tensor) -> Tensor:
+        """(B,) the n-gram branch's logit: the tokens' shares (the last channel) plus its bias."""
+        assert self.ngram_bias is not None
+        score = (embedded[..., self.embedding_dim] * mask.to(embedded.dtype)).sum(dim=1)
+        return score + self.ngram_bias
+
+    def logit_parts(self, ids: Tensor) -> Tensor:
+        """(B, 2): the logit margin (positive minus negative) of the network alone and of the
+        n-gram branch alone (0 without one). In eval mode they add up to `forward`'s margin."""
+        embedded, mask = self.embed(ids), ids != PAD_ID
+        logits = self.classify(self.pooled_from_embeddings(embedded, mask))
+        network = logits[:, 1] - logits[:, 0]
+        branch = torch.zeros_like(network)
+        if self.ngram_bias is not None:
+            branch = self._branch_score(embedded, mask)
+        return torch.stack([network, branch], dim=-1)
 
     def bigram_ids(self, ids: Tensor) -> Tensor:
         """(B, L) hash bucket of each pair (token t, token t+1); 0 where either one is padding."""

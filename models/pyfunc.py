@@ -107,6 +107,17 @@ def predict_proba(
     return batches.restore(probs) if probs else np.zeros(0, dtype=np.float32)
 
 
+@torch.inference_mode()
+def predict_logit_parts(
+    net: nn.Module, ids: np.ndarray, batch_size: int = SCORING_BATCH_SIZE
+) -> np.ndarray:
+    """(N, 2) float32: each encoded review's logit margin from the network alone and from its
+    n-gram branch alone (`SentimentNet.logit_parts`), in batches; `net` must be in eval mode."""
+    batches = LengthOrder(ids, batch_size)
+    parts = [net.logit_parts(torch.as_tensor(batch)).numpy() for batch in trimming(batches)]
+    return batches.restore(parts) if parts else np.zeros((0, 2), dtype=np.float32)
+
+
 def truncate_reviews(texts: Iterable[str], max_chars: int = MAX_REVIEW_CHARS) -> list[str]:
     """Each text cut to its first `max_chars` characters (a no-op for any real review)."""
     return [text[:max_chars] for text in texts]

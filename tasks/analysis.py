@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from prefect import task
 
+from analysis.behaviour.components import run_component_suite
 from analysis.behaviour.suite import BehaviourReport, run_behaviour_suite
 from analysis.common.artifacts import ANALYSIS_DIR, log_folder, logged_model
 from analysis.common.thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -18,6 +19,7 @@ from analysis.errors.label_issues import attach_texts
 from data.prepare import PreparedData
 from data.text import tokenize
 from models.memory import release_free_memory
+from models.pyfunc import predict_logit_parts
 from models.scores import SplitScores
 
 
@@ -87,15 +89,28 @@ def analyse_model(
 
 @task(name="behaviour-tests", retries=0)
 def behaviour_tests(run_id: str, model_uri: str, seed: int = 0) -> BehaviourReport:
-    """Run the templated behavioural checks on the logged model; pass rates land in its run."""
+    """Run the templated behavioural checks on the logged model; pass rates land in its run.
+    A model with the n-gram branch is also scored per part (`behaviour/parts.md`)."""
     model = logged_model(model_uri)
 
     def predict_proba(texts: list[str]) -> np.ndarray:
         return model.predict(None, pd.DataFrame({"review": texts}))["prob_positive"].to_numpy()
 
     report = run_behaviour_suite(predict_proba, seed=seed)
+    # With the n-gram branch, the suite again per part: which one a check's failures come from.
+    parts = None
+    if getattr(model.net, "ngram_bias", None) is not None:
+        parts = run_component_suite(
+            lambda texts: predict_logit_parts(model.net, model.encode(texts)),
+            model.temperature,
+            seed=seed,
+        )
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(report.metrics())
         mlflow.log_text(report.markdown(), "behaviour/report.md")
         mlflow.log_text(report.results.to_csv(index=False), "behaviour/results.csv")
+        if parts is not None:
+            mlflow.log_metrics(parts.metrics())
+            mlflow.log_text(parts.markdown(), "behaviour/parts.md")
+            mlflow.log_text(parts.pass_rates().to_csv(index=False), "behaviour/parts.csv")
     return report

@@ -156,6 +156,33 @@ def test_the_analysis_scores_include_the_branch(arch: str) -> None:
         assert not torch.allclose(logits, net.classify(latent))  # the branch is in the logits
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_logit_parts_split_the_served_margin_into_network_and_branch(arch: str) -> None:
+    """What the behaviour report's parts score: the network's margin and the branch's, which add
+    up to the margin `net(ids)` serves (whatever the padding: the scoring batches cut it), and a
+    branch part of 0 for a network without the branch."""
+    from models.pyfunc import predict_logit_parts
+
+    net = ngram_net(arch)
+    ids, labels = planted_corpus()
+    net.fit_ngram_weights(ids, labels, c=1.0)
+    net.eval()
+    with torch.no_grad():
+        served = net(ids).diff(dim=-1)[:, 0]
+        branch = net.ngram_scores(ids).sum(1) + net.ngram_bias
+    parts = torch.from_numpy(predict_logit_parts(net, ids.numpy(), batch_size=7))
+    torch.testing.assert_close(parts.sum(dim=1), served)
+    torch.testing.assert_close(parts[:, 1], branch)
+    assert (parts[:, 1] > 0).long().eq(labels).all()  # the fitted branch separates the corpus
+    plain = build_net(arch, VOCAB, dropout=0.2, **TINY[arch]).eval()
+    plain_parts = predict_logit_parts(plain, ids.numpy())
+    assert (plain_parts[:, 1] == 0).all()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            torch.from_numpy(plain_parts[:, 0]), plain(ids).diff(dim=-1)[:, 0]
+        )
+
+
 def test_branch_weights_survive_a_state_dict_round_trip_through_the_preset() -> None:
     preset = get_preset(
         "cnn", "tuned", vocab_size=VOCAB, embedding_dim=8, channels=[6, 5, 4],
