@@ -38,6 +38,15 @@ def part_metric_name(check: str, part: Part) -> str:
     return f"{METRIC_PREFIX}{check}_pass_rate_{part}"
 
 
+def part_of_metric(key: str) -> tuple[str, Part] | None:
+    """(check, part) of a `part_metric_name` key, or None for another metric."""
+    for part in PARTS:
+        suffix = f"_pass_rate_{part}"
+        if key.startswith(METRIC_PREFIX) and key.endswith(suffix):
+            return key.removeprefix(METRIC_PREFIX).removesuffix(suffix), part
+    return None
+
+
 @dataclass(frozen=True)
 class ComponentReport:
     """The behavioural suite scored once per part (`PARTS`)."""

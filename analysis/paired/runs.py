@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.behaviour.components import part_of_metric
 from analysis.behaviour.suite import check_of_metric
 from analysis.common.artifacts import (
     logged_model,
@@ -38,16 +39,22 @@ def run_names(runs: Sequence[str]) -> list[str]:
     return [f"{arch}-{run[:6]}" for arch, run in zip(archs, runs, strict=True)]
 
 
+def _behaviour_rates(run: str) -> dict[str, float]:
+    """A run's behavioural pass rates by check, and by part of the model where it logged them
+    ("negation, network alone"): with the n-gram branch both models share, the networks' own
+    rates are where the CNN's context and the dense model's single-word view differ."""
+    rates: dict[str, float] = {}
+    for key, value in run_metrics(run).items():
+        if (check := check_of_metric(key)) is not None:
+            rates[check] = value
+        elif (found := part_of_metric(key)) is not None:
+            rates[f"{found[0]}, {found[1]} alone"] = value
+    return rates
+
+
 def _behaviour(runs: dict[str, str]) -> pd.DataFrame | None:
     """Pass rates of the behavioural checks both runs logged: check, <name a>, <name b>."""
-    rates = {
-        name: {
-            check: v
-            for k, v in run_metrics(run).items()
-            if (check := check_of_metric(k)) is not None
-        }
-        for name, run in runs.items()
-    }
+    rates = {name: _behaviour_rates(run) for name, run in runs.items()}
     a, b = runs
     checks = sorted(set(rates[a]) & set(rates[b]))
     if not checks:

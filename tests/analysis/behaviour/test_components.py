@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from analysis.behaviour.cases import CHECKS, build_cases
-from analysis.behaviour.components import PARTS, part_metric_name, run_component_suite
+from analysis.behaviour.components import (
+    PARTS,
+    part_metric_name,
+    part_of_metric,
+    run_component_suite,
+)
 from analysis.behaviour.suite import check_of_metric, run_behaviour_suite
 from tests.analysis.behaviour.test_behaviour import name_biased, oracle
 
@@ -64,8 +69,12 @@ def test_metrics_are_per_part_and_not_read_as_the_models_own(report) -> None:
         part_metric_name(check, part) for check in CHECKS for part in ("network", "branch")
     }
     assert metrics["behaviour_contrast_pass_rate_branch"] == 1.0
-    # Run comparisons read `behaviour_<check>_pass_rate` as the model's rate; these are not that.
+    # Run comparisons read `behaviour_<check>_pass_rate` as the model's rate; these are not that,
+    # and read back as (check, part).
     assert all(check_of_metric(key) is None for key in metrics)
+    assert part_of_metric("behaviour_negation_pass_rate_network") == ("negation", "network")
+    assert part_of_metric("behaviour_negation_pass_rate") is None
+    assert part_of_metric("test_acc") is None
 
 
 def test_each_text_is_scored_once_for_all_three_parts() -> None:

@@ -58,8 +58,18 @@ def test_compare_runs_writes_the_page_of_two_logged_runs(monkeypatch, tmp_path: 
     models = {"run-a": StandInModel(StandInNet()), "run-b": StandInModel(StandInNet(hidden=True))}
     tables = {run: samples(model, reviews) for run, model in models.items()}
     metrics = {
-        "run-a": {"test_acc": 0.81, "behaviour_negation_pass_rate": 0.25, "other": 1.0},
-        "run-b": {"test_acc": 0.86, "behaviour_negation_pass_rate": 0.75},
+        "run-a": {
+            "test_acc": 0.81,
+            "behaviour_negation_pass_rate": 0.25,
+            "behaviour_negation_pass_rate_network": 0.1,
+            "behaviour_contrast_pass_rate_branch": 0.5,  # run-b lacks it: not shown
+            "other": 1.0,
+        },
+        "run-b": {
+            "test_acc": 0.86,
+            "behaviour_negation_pass_rate": 0.75,
+            "behaviour_negation_pass_rate_network": 0.6,
+        },
     }
     monkeypatch.setattr(runs, "run_names", lambda ids: ["dense", "cnn"])
     monkeypatch.setattr(runs, "logged_samples", lambda run: tables[run])
@@ -80,6 +90,10 @@ def test_compare_runs_writes_the_page_of_two_logged_runs(monkeypatch, tmp_path: 
     page = written.paths["report_html"].read_text(encoding="utf-8")
     assert "<h1>dense vs cnn</h1>" in page
     assert "Behavioural checks" in page and "75%" in page
+    # The networks' own rates, where both runs logged them, beside the models'.
+    md = written.paths["report_md"].read_text(encoding="utf-8")
+    assert "| negation, network alone | 10% | 60% |" in md
+    assert "contrast" not in md.split("## Behavioural checks")[1].split("##")[0]
     assert "Side-by-side word attributions" in page
     assert written.numbers["dense_test_acc"] == pytest.approx(0.81)
     assert "dense_other" not in written.numbers  # only the headline metrics
