@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
+from analysis.behaviour.components import run_component_suite
 from analysis.behaviour.suite import run_behaviour_suite
 from analysis.common.schema import PROB_EPS
 from analysis.paired.dense_vs_cnn import compare, comparison_numbers
 from data.prepare import PreparedData
-from models.pyfunc import predict_proba
+from models.pyfunc import predict_logit_parts, predict_proba
 
 CONTEXT_CHECKS = ("negation", "contrast")
 
@@ -54,14 +55,24 @@ def test_table(model_uri: str, prepared_dir: Path) -> pd.DataFrame:
 def behaviour_rates(model_uri: str) -> dict[str, float]:
     """Pass rate of every behavioural check of the logged raw-text model, of each kind of
     contrast case (`contrast_verdict_last`, `contrast_verdict_first`) and the share of each kind's
-    pairs it ordered the right way (`..._right_way`: 0.5 blind to the clause order, 0 backwards)."""
+    pairs it ordered the right way (`..._right_way`: 0.5 blind to the clause order, 0 backwards);
+    with the n-gram branch, each check's rate for the network alone (`<check>_network`) and the
+    branch alone (`<check>_branch`, `analysis.behaviour.components`)."""
     model = mlflow.pyfunc.load_model(model_uri)
 
     def predict(texts: list[str]) -> np.ndarray:
         return model.predict(pd.DataFrame({"review": texts}))["prob_positive"].to_numpy()
 
     report = run_behaviour_suite(predict)
-    return report.pass_rates | report.kind_rates("contrast")
+    rates = report.pass_rates | report.kind_rates("contrast")
+    raw = model.unwrap_python_model()
+    if getattr(raw.net, "ngram_bias", None) is not None:  # each part alone: `<check>_network`...
+        parts = run_component_suite(
+            lambda texts: predict_logit_parts(raw.net, raw.encode(texts)), raw.temperature
+        )
+        for part in ("network", "branch"):
+            rates |= {f"{c}_{part}": r for c, r in parts.reports[part].pass_rates.items()}
+    return rates
 
 
 def context_figures(
@@ -84,6 +95,6 @@ def context_figures(
     for name, uri in (("dense", dense_uri), ("cnn", cnn_uri)):
         rates = behaviour_rates(uri)
         for key, rate in rates.items():
-            if key in CONTEXT_CHECKS or key.startswith("contrast_"):
+            if key.split("_")[0] in CONTEXT_CHECKS:
                 out[f"{name}_{key}"] = rate
     return out

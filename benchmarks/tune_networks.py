@@ -205,6 +205,23 @@ def swap_norms(net: nn.Module, kind: str) -> None:
     net.encode_tokens = encode_tokens
 
 
+def crop_windows(
+    ids: torch.Tensor, share: float, shortest: float, longest: float, generator: torch.Generator
+) -> torch.Tensor:
+    """`ids` (B, L) with each row, with probability `share`, cut to a random window of
+    `shortest`..`longest` of its real tokens (fewer if it has fewer), moved to the row's start."""
+    widths = (ids != PAD_ID).sum(dim=1)
+    rows, length = ids.shape
+    chosen = torch.rand(rows, generator=generator) < share
+    span = torch.randint(int(shortest), int(longest) + 1, (rows,), generator=generator)
+    span = torch.minimum(span, widths).clamp(min=1)
+    start = (torch.rand(rows, generator=generator) * (widths - span + 1)).long()
+    position = torch.arange(length)
+    source = (start[:, None] + position).clamp(max=length - 1)
+    cropped = ids.gather(1, source).masked_fill(position >= span[:, None], PAD_ID)
+    return torch.where(chosen[:, None], cropped, ids)
+
+
 def branch_scores(net: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     """The fitted n-gram branch's logit (its scale included) per review."""
     return torch.from_numpy(predict_logit_parts(net.eval(), ids.numpy(), batch_size=500)[:, 1])
@@ -306,6 +323,9 @@ def main() -> None:
     # Word dropout: during training, replace each real token by the out-of-vocabulary id with
     # this probability.
     parser.add_argument("--word-dropout", type=float, default=0.0)
+    # Round 13: window crops. In training, each review is replaced with probability P by a random
+    # window of MIN..MAX of its tokens (its label kept), so the network also sees short texts.
+    parser.add_argument("--crop", type=float, nargs=3, metavar=("P", "MIN", "MAX"))
     # CNN only: dilation of each conv block (experiment: rebuilds the convs after build_net).
     parser.add_argument("--dilations", type=int, nargs=3, default=(1, 1, 1))
     # CNN only: the positions its conv blocks cover (models.networks.ConvEdges; round 10).
@@ -492,6 +512,8 @@ def main() -> None:
             inputs = train_ids[batch]
             if not args.shuffle:
                 inputs = cut_to_widest(inputs, train_widths[batch])
+            if args.crop:
+                inputs = crop_windows(inputs, *args.crop, generator)
             if args.word_dropout > 0:
                 drop = (torch.rand(inputs.shape, generator=generator) < args.word_dropout) & (
                     inputs != PAD_ID

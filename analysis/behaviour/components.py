@@ -99,6 +99,10 @@ class ComponentReport:
             "",
             markdown_table(table, right=tuple(p.capitalize() for p in PARTS)),
         ]
+        fillers = {p: self.reports[p].filler for p in PARTS}
+        if all(f is not None for f in fillers.values()):
+            spans = [f"{p} {f['prob'].min():.2f}-{f['prob'].max():.2f}" for p, f in fillers.items()]
+            lines += ["", "P(pos) of the sentiment-free filler alone: " + ", ".join(spans) + "."]
         return "\n".join(lines) + "\n"
 
 

@@ -20,6 +20,7 @@ from analysis.behaviour.cases import (
     case_kind,
     case_passes,
 )
+from analysis.behaviour.templates import CONTEXTS
 from analysis.common.render import markdown_table
 
 METRIC_PREFIX, METRIC_SUFFIX = "behaviour_", "_pass_rate"
@@ -45,6 +46,9 @@ class BehaviourReport:
 
     summary: pd.DataFrame
     results: pd.DataFrame
+    # The sentiment-free opening sentences the cases start with, scored alone (text, prob): where
+    # the model puts a review that says nothing, the offset every 0.5 bar is read through.
+    filler: pd.DataFrame | None = None
 
     @property
     def pass_rates(self) -> dict[str, float]:
@@ -89,7 +93,7 @@ class BehaviourReport:
         return behaviour_metrics(self.summary)
 
     def markdown(self) -> str:
-        return behaviour_markdown(self.summary, self.results)
+        return behaviour_markdown(self.summary, self.results, filler=self.filler)
 
 
 def score_texts(
@@ -116,7 +120,8 @@ def run_behaviour_suite(
 ) -> BehaviourReport:
     """The model's pass rate on each check, and the outcome of every case."""
     cases = build_cases(seed)
-    scores = score_texts(predict_proba, [t for c in cases for t in c.texts], batch_size)
+    texts = [t for c in cases for t in c.texts] + list(CONTEXTS)
+    scores = score_texts(predict_proba, texts, batch_size)
     rows = []
     for case in cases:
         probs = [scores[t] for t in case.texts]
@@ -144,7 +149,25 @@ def run_behaviour_suite(
                 "description": CHECK_DESCRIPTIONS[check],
             }
         )
-    return BehaviourReport(pd.DataFrame(summary_rows), results)
+    filler = pd.DataFrame({"text": list(CONTEXTS), "prob": [scores[t] for t in CONTEXTS]})
+    return BehaviourReport(pd.DataFrame(summary_rows), results, filler)
+
+
+def filler_sentence(filler: pd.DataFrame) -> str:
+    """One sentence on where the model puts the sentiment-free filler, and what that means."""
+    low, high = filler["prob"].min(), filler["prob"].max()
+    text = (
+        f"Sentiment-free filler alone (the {len(filler)} opening sentences the cases start with,"
+        f' e.g. "{filler["text"].iloc[0]}") scores P(pos) {low:.2f} to {high:.2f}'
+        f" (median {filler['prob'].median():.2f})."
+    )
+    if high - low >= MAX_DELTA:
+        text += (
+            " One neutral opening for another moves it by more than invariance allows"
+            f" ({MAX_DELTA}), so the checks with a 0.5 bar (negation's not_pos, contrast) partly"
+            " measure the filler; the direction counts below compare texts that share it."
+        )
+    return text
 
 
 def behaviour_metrics(summary: pd.DataFrame) -> dict[str, float]:
@@ -176,9 +199,13 @@ def _by_kind(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def behaviour_markdown(
-    summary: pd.DataFrame, results: pd.DataFrame, max_failures_per_check: int = 5
+    summary: pd.DataFrame,
+    results: pd.DataFrame,
+    max_failures_per_check: int = 5,
+    filler: pd.DataFrame | None = None,
 ) -> str:
-    """Markdown report: pass-rate table, per-kind breakdown and example failures with P(pos)."""
+    """Markdown report: pass-rate table, where the filler alone scores, per-kind breakdown and
+    example failures with P(pos)."""
     lines = [
         "## Behavioural tests",
         "",
@@ -197,6 +224,8 @@ def behaviour_markdown(
             right=("Cases", "Passed", "Pass rate"),
         ),
     ]
+    if filler is not None:
+        lines += ["", filler_sentence(filler)]
     by_kind = _by_kind(results)
     lines += [
         "",

@@ -21,6 +21,7 @@ from analysis.behaviour.cases import (
 )
 from analysis.behaviour.suite import behaviour_markdown, behaviour_metrics, run_behaviour_suite
 from analysis.behaviour.templates import (
+    CONTEXTS,
     CONTRAST_KINDS,
     DIMINISHERS,
     NEG_ADJ,
@@ -273,12 +274,35 @@ def test_predict_proba_is_batched_and_each_text_scored_once() -> None:
         calls.append(list(texts))
         return bag_of_words(texts)
 
-    n_unique = len({t for c in build_cases() for t in c.texts})
+    n_unique = len({t for c in build_cases() for t in c.texts} | set(CONTEXTS))
     run_behaviour_suite(counting, batch_size=256)
     assert len(calls) == math.ceil(n_unique / 256)
     assert all(len(batch) <= 256 for batch in calls)
     scored = [t for batch in calls for t in batch]
     assert len(scored) == len(set(scored)) == n_unique
+
+
+def test_the_filler_alone_is_scored_and_a_model_it_moves_is_called_out(bow_run) -> None:
+    """A bag of sentiment words puts every sentiment-free opening at 0.5; a scorer that learned
+    "sister" means praise does not, and the report says its 0.5 bars read through that."""
+    assert list(bow_run.filler["text"]) == list(CONTEXTS)
+    assert (bow_run.filler["prob"] == 0.5).all()
+    assert "scores P(pos) 0.50 to 0.50" in bow_run.markdown()
+    assert "more than invariance allows" not in bow_run.markdown()
+
+    def sister_biased(texts: list[str]) -> np.ndarray:
+        bonus = np.array([2.0 * ("sister" in _tokens(t)) for t in texts])
+        return 1 / (1 + np.exp(-(_logit(bag_of_words(texts)) + bonus)))
+
+    report = run_behaviour_suite(sister_biased)
+    probs = report.filler.set_index("text")["prob"]
+    assert probs[CONTEXTS[0]] == pytest.approx(1 / (1 + math.exp(-2.0)))  # "... my sister."
+    assert (probs.drop(CONTEXTS[0]) == 0.5).all()
+    assert "more than invariance allows" in report.markdown()
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-p)
 
 
 def test_wrong_length_output_is_rejected() -> None:

@@ -14,6 +14,7 @@ from analysis.behaviour.components import (
     run_component_suite,
 )
 from analysis.behaviour.suite import check_of_metric, run_behaviour_suite
+from analysis.behaviour.templates import CONTEXTS
 from tests.analysis.behaviour.test_behaviour import name_biased, oracle
 
 
@@ -61,6 +62,7 @@ def test_the_table_has_a_row_per_check_then_its_kinds(report) -> None:
     md = report.markdown()
     assert "| negation: not_pos |" in md and "| contrast |" in md
     assert md.count("\n|") == len(rates) + 2  # header, rule, one line per row
+    assert "filler alone: network " in md
 
 
 def test_metrics_are_per_part_and_not_read_as_the_models_own(report) -> None:
@@ -85,7 +87,8 @@ def test_each_text_is_scored_once_for_all_three_parts() -> None:
         return parts(texts)
 
     run_component_suite(counting)
-    assert len(seen) == len(set(seen)) == len({t for c in build_cases() for t in c.texts})
+    cases = {t for c in build_cases() for t in c.texts}
+    assert len(seen) == len(set(seen)) == len(cases | set(CONTEXTS))
 
 
 def test_bad_parts_and_temperatures_are_rejected() -> None:
