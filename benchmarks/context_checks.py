@@ -57,7 +57,8 @@ def behaviour_rates(model_uri: str) -> dict[str, float]:
     contrast case (`contrast_verdict_last`, `contrast_verdict_first`) and the share of each kind's
     pairs it ordered the right way (`..._right_way`: 0.5 blind to the clause order, 0 backwards);
     with the n-gram branch, each check's rate for the network alone (`<check>_network`) and the
-    branch alone (`<check>_branch`, `analysis.behaviour.components`)."""
+    branch alone (`<check>_branch`, `analysis.behaviour.components`); the lowest and highest P(pos)
+    of the sentiment-free filler alone (`filler_min`, `filler_max`)."""
     model = mlflow.pyfunc.load_model(model_uri)
 
     def predict(texts: list[str]) -> np.ndarray:
@@ -65,6 +66,8 @@ def behaviour_rates(model_uri: str) -> dict[str, float]:
 
     report = run_behaviour_suite(predict)
     rates = report.pass_rates | report.kind_rates("contrast")
+    assert report.filler is not None
+    rates |= {"filler_min": report.filler["prob"].min(), "filler_max": report.filler["prob"].max()}
     raw = model.unwrap_python_model()
     if getattr(raw.net, "ngram_bias", None) is not None:  # each part alone: `<check>_network`...
         parts = run_component_suite(
