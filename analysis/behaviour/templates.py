@@ -7,7 +7,12 @@ templates hold {a1} (the conceded clause's adjective) and {a2} (the judging clau
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, get_args
+
+from data.text import NEGATION_WORDS, tokenize
 
 POS_ADJ = (
     "great",
@@ -47,17 +52,24 @@ NOUNS = (
     "cinematography",
 )
 FILMS = ("movie", "film")
-# Sentiment-free filler so inputs look like reviews rather than bare phrases.
+# Sentiment-free filler so inputs look like reviews rather than bare phrases. Free of sentiment in
+# IMDB, not only to a reader (`filler_problems`; tests/data/test_real_imdb.py checks it on the real
+# training reviews): the first fillers held "recommended" (+1.18), "rented" (-0.90) and "nothing",
+# a negation word, and scored alone P(pos) 0.12-0.98 under the benchmark models.
 CONTEXTS = (
-    "I saw this film last week with my sister.",
-    "I watched this movie on a rainy Sunday afternoon.",
-    "We rented this one on a Friday night.",
-    "A friend of mine recommended this film to me.",
-    "I went into this movie knowing nothing about it.",
-    "I caught this on television late at night.",
-    "My husband and I watched it at the cinema downtown.",
-    "I finally got around to watching this after years.",
+    "I watched it last night.",
+    "I watched this movie with a friend from work.",
+    "I watched the movie this morning.",
+    "We watched it at my place last night.",
+    "I saw this film on a plane.",
+    "We saw this movie as a group of four.",
+    "I saw this one on a Monday.",
+    "I watched the film twice this year.",
 )
+# A filler's words may each lean this far at most, and all of them together too, in the training
+# reviews' document-frequency log ratio (`word_polarities`): 0.3 is a word 1.35 times as frequent
+# in one class's reviews as in the other's.
+FILLER_MAX_POLARITY = 0.3
 # Real names on purpose: a model that learned "Seagal" means a bad film fails invariance.
 ACTORS = (
     "John Smith",
@@ -141,3 +153,44 @@ ROBUSTNESS_TEMPLATES = (
     "{context} This {film} is {adj}, and the {noun} is {adj2} too.",
     "{context} I found the {noun} {adj} and the {noun2} {adj2}.",
 )
+
+
+def word_polarities(
+    token_lists: Iterable[Sequence[str]], labels: Iterable[int], words: Iterable[str]
+) -> dict[str, float]:
+    """Each word's lean in a labelled corpus: log of its add-one share of positive reviews over its
+    add-one share of negative ones (0: as frequent in both; document frequency, not count)."""
+    wanted = set(words)
+    counts = {0: Counter[str](), 1: Counter[str]()}
+    reviews = Counter[int]()
+    for tokens, label in zip(token_lists, labels, strict=True):
+        counts[int(label)].update(wanted.intersection(tokens))
+        reviews[int(label)] += 1
+    return {
+        w: math.log((counts[1][w] + 1) / (reviews[1] + 1))
+        - math.log((counts[0][w] + 1) / (reviews[0] + 1))
+        for w in wanted
+    }
+
+
+def filler_words() -> set[str]:
+    """The words of the fillers, as the models read them (`data.text.tokenize`)."""
+    return {w for filler in CONTEXTS for w in tokenize(filler)}
+
+
+def filler_problems(polarity: Mapping[str, float]) -> list[str]:
+    """What breaks the filler rule, one line each (none: every filler is sentiment-free): a word or
+    a filler leaning past `FILLER_MAX_POLARITY` in `polarity` (`word_polarities` of at least
+    `filler_words`), or a negation word (`data.text.NEGATION_WORDS`)."""
+    problems = []
+    for filler in CONTEXTS:
+        tokens = tokenize(filler)
+        leaning = {w: polarity[w] for w in tokens if abs(polarity[w]) > FILLER_MAX_POLARITY}
+        total = sum(polarity[w] for w in set(tokens))
+        if leaning:
+            problems.append(f"{filler!r}: words leaning {leaning}")
+        if abs(total) > FILLER_MAX_POLARITY:
+            problems.append(f"{filler!r}: leans {total:+.2f} in all")
+        if denial := set(tokens) & set(NEGATION_WORDS):
+            problems.append(f"{filler!r}: negation words {sorted(denial)}")
+    return problems

@@ -27,6 +27,9 @@ from analysis.behaviour.templates import (
     NEG_ADJ,
     POS_ADJ,
     SENTIMENT_WORDS,
+    filler_problems,
+    filler_words,
+    word_polarities,
 )
 
 Scorer = Callable[[list[str]], np.ndarray]
@@ -290,15 +293,30 @@ def test_the_filler_alone_is_scored_and_a_model_it_moves_is_called_out(bow_run) 
     assert "scores P(pos) 0.50 to 0.50" in bow_run.markdown()
     assert "more than invariance allows" not in bow_run.markdown()
 
-    def sister_biased(texts: list[str]) -> np.ndarray:
-        bonus = np.array([2.0 * ("sister" in _tokens(t)) for t in texts])
+    def plane_biased(texts: list[str]) -> np.ndarray:
+        bonus = np.array([2.0 * ("plane" in _tokens(t)) for t in texts])
         return 1 / (1 + np.exp(-(_logit(bag_of_words(texts)) + bonus)))
 
-    report = run_behaviour_suite(sister_biased)
+    report = run_behaviour_suite(plane_biased)
     probs = report.filler.set_index("text")["prob"]
-    assert probs[CONTEXTS[0]] == pytest.approx(1 / (1 + math.exp(-2.0)))  # "... my sister."
-    assert (probs.drop(CONTEXTS[0]) == 0.5).all()
+    on_a_plane = [f for f in CONTEXTS if "plane" in _tokens(f)]
+    assert len(on_a_plane) == 1
+    assert probs[on_a_plane[0]] == pytest.approx(1 / (1 + math.exp(-2.0)))
+    assert (probs.drop(on_a_plane) == 0.5).all()
     assert "more than invariance allows" in report.markdown()
+
+
+def test_the_filler_rule_flags_leaning_words_fillers_and_negation() -> None:
+    """`word_polarities` on a corpus where "plane" is in every positive review only, and the rule
+    that then flags the filler holding it (the real training reviews: tests/data)."""
+    tokens = [["saw", "it", "plane"]] * 10 + [["saw", "it"]] * 10
+    labels = [1] * 10 + [0] * 10
+    polarity = word_polarities(tokens, labels, filler_words())
+    assert polarity["plane"] == pytest.approx(math.log(11 / 11) - math.log(1 / 11))
+    assert polarity["saw"] == 0.0 and polarity["monday"] == 0.0  # in both classes, or neither
+    problems = filler_problems(polarity)
+    assert len(problems) == 2 and all("plane" in line for line in problems)  # the word, the sum
+    assert filler_problems(dict.fromkeys(filler_words(), 0.0)) == []
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
