@@ -69,7 +69,7 @@ def behaviour_rates(model_uri: str) -> dict[str, float]:
     assert report.filler is not None
     rates |= {"filler_min": report.filler["prob"].min(), "filler_max": report.filler["prob"].max()}
     raw = model.unwrap_python_model()
-    if getattr(raw.net, "ngram_bias", None) is not None:  # each part alone: `<check>_network`...
+    if raw.net.has_ngram_branch:  # each part alone: `<check>_network`, `<check>_branch`
         parts = run_component_suite(
             lambda texts: predict_logit_parts(raw.net, raw.encode(texts)), raw.temperature
         )
@@ -98,6 +98,6 @@ def context_figures(
     for name, uri in (("dense", dense_uri), ("cnn", cnn_uri)):
         rates = behaviour_rates(uri)
         for key, rate in rates.items():
-            if key.split("_")[0] in CONTEXT_CHECKS:
+            if key.split("_")[0] in (*CONTEXT_CHECKS, "filler"):
                 out[f"{name}_{key}"] = rate
     return out

@@ -224,7 +224,8 @@ def crop_windows(
 
 def branch_scores(net: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     """The fitted n-gram branch's logit (its scale included) per review."""
-    return torch.from_numpy(predict_logit_parts(net.eval(), ids.numpy(), batch_size=500)[:, 1])
+    with torch.no_grad():
+        return torch.cat([net.branch_logit(ids[i : i + 500]) for i in range(0, len(ids), 500)])
 
 
 def grouped_fold(cache: Path, split: np.ndarray, fold: int, folds: int) -> np.ndarray:
@@ -389,6 +390,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.edges == "full" and tuple(args.dilations) != (1, 1, 1):
         parser.error("--edges full covers each block's reach without dilation")
+    if args.crop and (args.stack_folds or args.distill):
+        parser.error("--crop: the offset and the teacher score the whole review, not its window")
     if args.behaviour and args.min_movies > 1:
         parser.error("--behaviour encodes the checks with the full training vocabulary")
     torch.set_num_threads(1)  # shared 2-core machine
@@ -514,6 +517,7 @@ def main() -> None:
                 inputs = cut_to_widest(inputs, train_widths[batch])
             if args.crop:
                 inputs = crop_windows(inputs, *args.crop, generator)
+                inputs = cut_to_widest(inputs, torch.from_numpy(real_widths(inputs.numpy())))
             if args.word_dropout > 0:
                 drop = (torch.rand(inputs.shape, generator=generator) < args.word_dropout) & (
                     inputs != PAD_ID
@@ -557,25 +561,10 @@ def main() -> None:
             best = row
         elif epoch - best["epoch"] >= args.patience:
             break
-    if args.dump:
-        net.eval()
+    if args.dump:  # the network's and the branch's margins on validation, apart
         val_ids, val_labels = parts["val"]
-        with torch.no_grad():
-            conv = torch.cat(
-                [
-                    net.classify(net.latent(val_ids[i : i + 500]))
-                    for i in range(0, len(val_ids), 500)
-                ]
-            )
-            branch = torch.zeros(len(val_ids))
-            if net.ngram_bias is not None:
-                branch = branch_scores(net, val_ids)
-        np.savez(
-            args.dump,
-            conv=(conv[:, 1] - conv[:, 0]).numpy(),
-            branch=branch.numpy(),
-            label=val_labels.numpy(),
-        )
+        margins = predict_logit_parts(net.eval(), val_ids.numpy(), batch_size=500)
+        np.savez(args.dump, conv=margins[:, 0], branch=margins[:, 1], label=val_labels.numpy())
     behaviour = None
     if args.behaviour:
         if vocab is None:

@@ -290,11 +290,19 @@ class SentimentNet(NgramBranch, nn.Module):
         score = self._branch_score(embedded, mask)
         return logits + torch.stack([-score, score], dim=-1) / 2
 
+    @property
+    def has_ngram_branch(self) -> bool:
+        return self.ngram_bias is not None
+
     def _branch_score(self, embedded: Tensor, mask: Tensor) -> Tensor:
         """(B,) the n-gram branch's logit: the tokens' shares (the last channel) plus its bias."""
         assert self.ngram_bias is not None
         score = (embedded[..., self.embedding_dim] * mask.to(embedded.dtype)).sum(dim=1)
         return score + self.ngram_bias
+
+    def branch_logit(self, ids: Tensor) -> Tensor:
+        """(B,) the n-gram branch's logit alone, without running the network."""
+        return self._branch_score(self.embed(ids), ids != PAD_ID)
 
     def logit_parts(self, ids: Tensor) -> Tensor:
         """(B, 2): the logit margin (positive minus negative) of the network alone and of the

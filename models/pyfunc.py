@@ -112,7 +112,10 @@ def predict_logit_parts(
     net: nn.Module, ids: np.ndarray, batch_size: int = SCORING_BATCH_SIZE
 ) -> np.ndarray:
     """(N, 2) float32: each encoded review's logit margin from the network alone and from its
-    n-gram branch alone (`SentimentNet.logit_parts`), in batches; `net` must be in eval mode."""
+    n-gram branch alone (`SentimentNet.logit_parts`), in batches; `net` must be in eval mode
+    (in training mode dropout would change them and the branch is left out)."""
+    if net.training:
+        raise ValueError("predict_logit_parts needs the network in eval mode (net.eval())")
     batches = LengthOrder(ids, batch_size)
     parts = [net.logit_parts(torch.as_tensor(batch)).numpy() for batch in trimming(batches)]
     return batches.restore(parts) if parts else np.zeros((0, 2), dtype=np.float32)

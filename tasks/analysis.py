@@ -99,7 +99,7 @@ def behaviour_tests(run_id: str, model_uri: str, seed: int = 0) -> BehaviourRepo
     report = run_behaviour_suite(predict_proba, seed=seed)
     # With the n-gram branch, the suite again per part: which one a check's failures come from.
     parts = None
-    if getattr(model.net, "ngram_bias", None) is not None:
+    if model.net.has_ngram_branch:
         parts = run_component_suite(
             lambda texts: predict_logit_parts(model.net, model.encode(texts)),
             model.temperature,

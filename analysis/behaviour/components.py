@@ -19,8 +19,15 @@ import numpy as np
 import pandas as pd
 
 from analysis.behaviour.cases import CHECKS
-from analysis.behaviour.suite import METRIC_PREFIX, BehaviourReport, run_behaviour_suite
+from analysis.behaviour.suite import (
+    METRIC_PREFIX,
+    METRIC_SUFFIX,
+    BehaviourReport,
+    metric_name,
+    run_behaviour_suite,
+)
 from analysis.common.render import markdown_table
+from models.calibration import apply_temperature_to_logits, check_temperature
 
 Part = Literal["network", "branch", "model"]
 PARTS: tuple[Part, ...] = get_args(Part)
@@ -34,14 +41,14 @@ _WEIGHTS: dict[Part, tuple[float, float]] = {
 
 def part_metric_name(check: str, part: Part) -> str:
     """The MLflow metric of one part's pass rate: behaviour_<check>_pass_rate_<part>. (The whole
-    model's is the suite's own `behaviour_<check>_pass_rate`.)"""
-    return f"{METRIC_PREFIX}{check}_pass_rate_{part}"
+    model's is the suite's own `behaviour_<check>_pass_rate`, `metric_name`.)"""
+    return f"{metric_name(check)}_{part}"
 
 
 def part_of_metric(key: str) -> tuple[str, Part] | None:
     """(check, part) of a `part_metric_name` key, or None for another metric."""
     for part in PARTS:
-        suffix = f"_pass_rate_{part}"
+        suffix = f"{METRIC_SUFFIX}_{part}"
         if key.startswith(METRIC_PREFIX) and key.endswith(suffix):
             return key.removeprefix(METRIC_PREFIX).removesuffix(suffix), part
     return None
@@ -111,8 +118,7 @@ def run_component_suite(
 ) -> ComponentReport:
     """The suite's pass rates for each part. `logit_parts(texts)` gives (N, 2): the network's and
     the branch's logit margins (positive minus negative) of each text; each text is scored once."""
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    check_temperature(temperature)
     margins: dict[str, np.ndarray] = {}
 
     def scored(texts: list[str]) -> np.ndarray:
@@ -126,7 +132,7 @@ def run_component_suite(
 
     def predictor(part: Part) -> Callable[[list[str]], np.ndarray]:
         weights = np.asarray(_WEIGHTS[part])
-        return lambda texts: 1.0 / (1.0 + np.exp(-(scored(texts) @ weights) / temperature))
+        return lambda texts: apply_temperature_to_logits(scored(texts) @ weights, temperature)
 
     return ComponentReport(
         {part: run_behaviour_suite(predictor(part), seed=seed) for part in PARTS}

@@ -164,8 +164,9 @@ def filler_sentence(filler: pd.DataFrame) -> str:
     if high - low >= MAX_DELTA:
         text += (
             " One neutral opening for another moves it by more than invariance allows"
-            f" ({MAX_DELTA}), so the checks with a 0.5 bar (negation's not_pos, contrast) partly"
-            " measure the filler; the direction counts below compare texts that share it."
+            f" ({MAX_DELTA}), so the rules with a 0.5 bar (negation's not_pos, contrast,"
+            " invariance's same label) partly measure the filler; the direction counts below"
+            " compare texts that share it."
         )
     return text
 

@@ -40,15 +40,15 @@ def run_names(runs: Sequence[str]) -> list[str]:
 
 
 def _behaviour_rates(run: str) -> dict[str, float]:
-    """A run's behavioural pass rates by check, and by part of the model where it logged them
+    """A run's behavioural pass rates by check, and its network's alone where it logged them
     ("negation, network alone"): with the n-gram branch both models share, the networks' own
     rates are where the CNN's context and the dense model's single-word view differ."""
     rates: dict[str, float] = {}
     for key, value in run_metrics(run).items():
         if (check := check_of_metric(key)) is not None:
             rates[check] = value
-        elif (found := part_of_metric(key)) is not None:
-            rates[f"{found[0]}, {found[1]} alone"] = value
+        elif (found := part_of_metric(key)) is not None and found[1] == "network":
+            rates[f"{found[0]}, network alone"] = value  # the branch is the same in both
     return rates
 
 

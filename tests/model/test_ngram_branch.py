@@ -174,6 +174,10 @@ def test_logit_parts_split_the_served_margin_into_network_and_branch(arch: str) 
     torch.testing.assert_close(parts.sum(dim=1), served)
     torch.testing.assert_close(parts[:, 1], branch)
     assert (parts[:, 1] > 0).long().eq(labels).all()  # the fitted branch separates the corpus
+    with torch.no_grad():
+        torch.testing.assert_close(net.branch_logit(ids), branch)  # without the network
+    with pytest.raises(ValueError, match="eval mode"):
+        predict_logit_parts(net.train(), ids.numpy())  # dropout on, the branch left out
     plain = build_net(arch, VOCAB, dropout=0.2, **TINY[arch]).eval()
     plain_parts = predict_logit_parts(plain, ids.numpy())
     assert (plain_parts[:, 1] == 0).all()

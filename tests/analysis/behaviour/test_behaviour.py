@@ -287,7 +287,7 @@ def test_predict_proba_is_batched_and_each_text_scored_once() -> None:
 
 def test_the_filler_alone_is_scored_and_a_model_it_moves_is_called_out(bow_run) -> None:
     """A bag of sentiment words puts every sentiment-free opening at 0.5; a scorer that learned
-    "sister" means praise does not, and the report says its 0.5 bars read through that."""
+    "plane" means praise does not, and the report says its 0.5 bars read through that."""
     assert list(bow_run.filler["text"]) == list(CONTEXTS)
     assert (bow_run.filler["prob"] == 0.5).all()
     assert "scores P(pos) 0.50 to 0.50" in bow_run.markdown()

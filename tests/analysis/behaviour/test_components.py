@@ -15,11 +15,7 @@ from analysis.behaviour.components import (
 )
 from analysis.behaviour.suite import check_of_metric, run_behaviour_suite
 from analysis.behaviour.templates import CONTEXTS
-from tests.analysis.behaviour.test_behaviour import name_biased, oracle
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    return np.log(p) - np.log1p(-p)
+from tests.analysis.behaviour.test_behaviour import _logit, name_biased, oracle
 
 
 def parts(texts: list[str]) -> np.ndarray:

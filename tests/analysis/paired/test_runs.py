@@ -62,13 +62,15 @@ def test_compare_runs_writes_the_page_of_two_logged_runs(monkeypatch, tmp_path: 
             "test_acc": 0.81,
             "behaviour_negation_pass_rate": 0.25,
             "behaviour_negation_pass_rate_network": 0.1,
-            "behaviour_contrast_pass_rate_branch": 0.5,  # run-b lacks it: not shown
+            "behaviour_contrast_pass_rate_network": 0.5,  # run-b lacks it: not shown
+            "behaviour_negation_pass_rate_branch": 0.5,  # the shared branch: never shown
             "other": 1.0,
         },
         "run-b": {
             "test_acc": 0.86,
             "behaviour_negation_pass_rate": 0.75,
             "behaviour_negation_pass_rate_network": 0.6,
+            "behaviour_negation_pass_rate_branch": 0.5,
         },
     }
     monkeypatch.setattr(runs, "run_names", lambda ids: ["dense", "cnn"])
@@ -93,7 +95,8 @@ def test_compare_runs_writes_the_page_of_two_logged_runs(monkeypatch, tmp_path: 
     # The networks' own rates, where both runs logged them, beside the models'.
     md = written.paths["report_md"].read_text(encoding="utf-8")
     assert "| negation, network alone | 10% | 60% |" in md
-    assert "contrast" not in md.split("## Behavioural checks")[1].split("##")[0]
+    section = md.split("## Behavioural checks")[1].split("##")[0]
+    assert "contrast" not in section and "branch" not in section
     assert "Side-by-side word attributions" in page
     assert written.numbers["dense_test_acc"] == pytest.approx(0.81)
     assert "dense_other" not in written.numbers  # only the headline metrics
