@@ -19,6 +19,7 @@ from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities import Run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,29 +29,39 @@ from config import get_settings  # noqa: E402
 EXPERIMENT = "imdb-sentiment-benchmark"
 
 
+def logged_benchmark_models(count: int, experiment: str = EXPERIMENT) -> list[tuple[Run, str]]:
+    """The latest `count` runs of the benchmark's experiment that logged a model, oldest first,
+    each with its logged model's URI."""
+    mlflow.set_tracking_uri(get_settings().mlflow_tracking_uri)
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise LookupError(f"no experiment {experiment!r} in {mlflow.get_tracking_uri()}")
+    runs = client.search_runs(
+        [found.experiment_id], order_by=["attributes.start_time DESC"], max_results=count
+    )
+    out = []
+    for run in reversed(runs):
+        models = client.search_logged_models(
+            [found.experiment_id], filter_string=f"source_run_id='{run.info.run_id}'"
+        )
+        if models:  # a run that failed before logging its model has none
+            out.append((run, models[0].model_uri))
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=6, help="the latest N runs, oldest first")
     parser.add_argument("--experiment", default=EXPERIMENT)
     args = parser.parse_args(argv)
-    mlflow.set_tracking_uri(get_settings().mlflow_tracking_uri)
-    client = MlflowClient()
-    experiment = client.get_experiment_by_name(args.experiment)
-    if experiment is None:
-        parser.error(f"no experiment {args.experiment!r} in {mlflow.get_tracking_uri()}")
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        order_by=["attributes.start_time DESC"],
-        max_results=args.runs,
-    )
+    try:
+        logged = logged_benchmark_models(args.runs, args.experiment)
+    except LookupError as error:
+        parser.error(str(error))
     groups: dict[str, list[dict[str, float]]] = defaultdict(list)
-    for run in reversed(runs):
-        models = client.search_logged_models(
-            [experiment.experiment_id], filter_string=f"source_run_id='{run.info.run_id}'"
-        )
-        if not models:
-            continue  # a run that failed before logging its model
-        rates = behaviour_rates(models[0].model_uri)
+    for run, model_uri in logged:
+        rates = behaviour_rates(model_uri)
         params = run.data.params
         print(json.dumps({"run": run.info.run_name, **{k: round(v, 3) for k, v in rates.items()}}))
         groups[f"{params.get('arch')} ({params.get('pooling')} pooling)"].append(rates)
