@@ -22,7 +22,6 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.behaviour.cases import SEPARATOR  # noqa: E402
 from analysis.behaviour.suite import run_behaviour_suite  # noqa: E402
 from analysis.behaviour.templates import NEG_ADJ, POS_ADJ  # noqa: E402
 from benchmarks.rescore_behaviour import logged_benchmark_models  # noqa: E402
@@ -69,13 +68,7 @@ def pass_rates_by_adjective(model_uri: str) -> pd.Series:
     report = run_behaviour_suite(
         lambda texts: model.predict(pd.DataFrame({"review": texts}))["prob_positive"].to_numpy()
     )
-    cases = report.results[report.results["check"] == "negation"]
-    variants = cases["texts"].str.split(SEPARATOR, regex=False).str[1].map(tokenize)
-    rates = {}
-    for adj in (*POS_ADJ, *NEG_ADJ):
-        holding = variants.map(lambda tokens, a=adj: a in tokens)
-        rates[adj] = float(cases.loc[holding, "passed"].mean())
-    return pd.Series(rates)
+    return pd.Series(report.adjective_pass_rates("negation"))
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:

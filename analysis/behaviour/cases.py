@@ -207,6 +207,14 @@ def _dim_kind(texts: tuple[str, ...]) -> str:
     return "_".join(extra) or "unknown"
 
 
+def case_adjectives(texts: Sequence[str]) -> tuple[str, ...]:
+    """The sentiment adjectives (`POS_ADJ`, `NEG_ADJ`) a case's texts hold, in order of first use:
+    one for a negation or diminisher case, which drawn word it judges."""
+    adjectives = set(POS_ADJ) | set(NEG_ADJ)
+    words = " ".join(texts).lower().replace(".", " ").replace(",", " ").split()
+    return tuple(dict.fromkeys(w for w in words if w in adjectives))
+
+
 def _contrast(rng: random.Random) -> list[BehaviourCase]:
     cases: list[BehaviourCase] = []
     rule: Rule = "order_flip"

@@ -16,11 +16,12 @@ from analysis.behaviour.cases import (
     SEPARATOR,
     THRESHOLD,
     build_cases,
+    case_adjectives,
     case_direction,
     case_kind,
     case_passes,
 )
-from analysis.behaviour.templates import CONTEXTS
+from analysis.behaviour.templates import CONTEXTS, NEG_ADJ, POS_ADJ
 from analysis.common.render import markdown_table
 
 METRIC_PREFIX, METRIC_SUFFIX = "behaviour_", "_pass_rate"
@@ -75,6 +76,12 @@ class BehaviourReport:
             for (c, k), r in by_kind.iterrows()
             if r["directed"]
         }
+
+    def adjective_pass_rates(self, check: str = "negation") -> dict[str, float]:
+        """adjective -> share of `check`'s cases on it passed, for the checks whose cases each
+        judge one drawn adjective (negation, diminisher): which words a model fails on."""
+        by_adjective = _by_adjective(self.results, check)
+        return {str(a): float(r["passed"] / r["cases"]) for a, r in by_adjective.iterrows()}
 
     def kind_rates(self, check: str) -> dict[str, float]:
         """Flat figures of each kind of `check`: `<check>_<kind>` (passed) and, where its rule has
@@ -199,6 +206,17 @@ def _by_kind(results: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _by_adjective(results: pd.DataFrame, check: str) -> pd.DataFrame:
+    """Per adjective of `check`'s one-adjective cases (`case_adjectives`), in the order of
+    `POS_ADJ` then `NEG_ADJ`: cases and passed."""
+    rows = results[results["check"] == check]
+    adjectives = rows["texts"].str.split(SEPARATOR, regex=False).map(case_adjectives)
+    single = adjectives.map(len) == 1
+    frame = pd.DataFrame({"adjective": adjectives[single].str[0], "passed": rows["passed"][single]})
+    grouped = frame.groupby("adjective")["passed"].agg(cases="size", passed="sum")
+    return grouped.reindex([a for a in (*POS_ADJ, *NEG_ADJ) if a in grouped.index])
+
+
 def behaviour_markdown(
     summary: pd.DataFrame,
     results: pd.DataFrame,
@@ -245,6 +263,13 @@ def behaviour_markdown(
                 part += f" ({int(r['right_way'])} right way)"
             parts.append(part)
         lines.append(f"- **{check}**: " + ", ".join(parts))
+    for check in ("negation", "diminisher"):
+        by_adjective = _by_adjective(results, check)
+        if not by_adjective.empty:
+            parts = [
+                f"{a} {int(r['passed'])}/{int(r['cases'])}" for a, r in by_adjective.iterrows()
+            ]
+            lines.append(f"- **{check}, by adjective**: " + ", ".join(parts))
     for check in CHECKS:
         failed = results[(results["check"] == check) & ~results["passed"]]
         if failed.empty:

@@ -306,6 +306,26 @@ def test_the_filler_alone_is_scored_and_a_model_it_moves_is_called_out(bow_run) 
     assert "more than invariance allows" in report.markdown()
 
 
+def test_negation_by_adjective_names_the_words_a_model_fails_on(oracle_run) -> None:
+    """The oracle reads every denial; a reader that takes "not great" for praise (as IMDB's labels
+    mostly do) fails exactly the cases on "great", and the report names it."""
+    assert oracle_run.adjective_pass_rates() == dict.fromkeys((*POS_ADJ, *NEG_ADJ), 1.0)
+    assert set(oracle_run.adjective_pass_rates("diminisher")) == set(POS_ADJ)
+
+    def great_is_great(texts: list[str]) -> np.ndarray:
+        probs = oracle(texts)
+        denied_great = [{"not", "great"} <= set(_tokens(t)) for t in texts]
+        return np.where(denied_great, 0.9, probs)
+
+    report = run_behaviour_suite(great_is_great)
+    rates = report.adjective_pass_rates()
+    assert rates.pop("great") == 0.0
+    assert set(rates.values()) == {1.0}
+    lines = report.markdown().splitlines()
+    line = next(ln for ln in lines if ln.startswith("- **negation, by adjective**"))
+    assert " great 0/" in line and " good " in line
+
+
 def test_the_filler_rule_flags_leaning_words_fillers_and_negation() -> None:
     """`word_polarities` on a corpus where "plane" is in every positive review only, and the rule
     that then flags the filler holding it (the real training reviews: tests/data)."""
