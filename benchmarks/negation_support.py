@@ -2,9 +2,10 @@
 reviews that deny it ("not great", "not a great", "not really great") are labelled, and how often
 each logged benchmark model passes that adjective's negation cases.
 
-The check wants "The acting was not great." below 0.5. A model learns what the labels say, and a
-review that says "not great" is often a 7 out of 10. Reads the training split only (the test split
-is never read), and scores the models `train_benchmark.py` logged last:
+The check wants "The acting was not great." below 0.5. A model learns what the labels say, and
+most training reviews that say "not great" are labelled positive (2026-12-07: 59% of 209). Reads
+the training split only (the test split is never read), and scores the models `train_benchmark.py`
+logged last:
 
     IMDB_ARCHIVE=../shared/data/aclImdb_v1.tar.gz .venv/bin/python benchmarks/negation_support.py --runs 6
 """
