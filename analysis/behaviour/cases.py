@@ -59,6 +59,7 @@ from analysis.behaviour.templates import (
     SENTIMENT_WORDS,
     TITLES,
 )
+from data.text import tokenize
 
 CHECKS = ("negation", "diminisher", "contrast", "invariance", "robustness")
 
@@ -211,7 +212,7 @@ def case_adjectives(texts: Sequence[str]) -> tuple[str, ...]:
     """The sentiment adjectives (`POS_ADJ`, `NEG_ADJ`) a case's texts hold, in order of first use:
     one for a negation or diminisher case, which drawn word it judges."""
     adjectives = set(POS_ADJ) | set(NEG_ADJ)
-    words = " ".join(texts).lower().replace(".", " ").replace(",", " ").split()
+    words = tokenize(" ".join(texts))  # the models' standardisation, not a second one
     return tuple(dict.fromkeys(w for w in words if w in adjectives))
 
 
